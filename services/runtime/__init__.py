@@ -1,0 +1,1 @@
+"""Shared runtime of the fleetops services: server bootstrap, errors, metrics, persistence helpers."""
