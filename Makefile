@@ -1,0 +1,35 @@
+# fleetops: `make run` starts the three services on embedded SQLite; `make test` runs the suite.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PROTOS := $(shell find protos -name '*.proto')
+GEN_STAMP := gen/.generated
+
+.PHONY: run test proto lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -c 'import pathlib, sysconfig; root = pathlib.Path.cwd(); pathlib.Path(sysconfig.get_paths()["purelib"], "fleetops-generated.pth").write_text(f"{root}/gen\n")'
+	touch $(STAMP)
+
+$(GEN_STAMP): $(STAMP) $(PROTOS) protos/build.py
+	$(PY) protos/build.py lint
+	$(PY) protos/build.py generate
+	touch $(GEN_STAMP)
+
+proto: $(GEN_STAMP)
+
+lint: $(STAMP)
+	$(PY) protos/build.py lint
+
+run: $(GEN_STAMP)
+	$(PY) -m services
+
+test: $(GEN_STAMP)
+	$(PY) -m pytest -n 2 --dist loadgroup
+
+clean:
+	rm -rf gen var .pytest_cache

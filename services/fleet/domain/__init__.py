@@ -1,0 +1,1 @@
+"""The fleet domain: plain Python rules, no gRPC and no SQL."""

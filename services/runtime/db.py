@@ -1,0 +1,148 @@
+"""Database plumbing shared by the services: engines, one session per unit of work, migrations.
+
+Each service owns its own database (a SQLite file under var/ by default, PostgreSQL in production)
+and its own SQLAlchemy MetaData with the naming convention below, so Alembic names constraints
+identically on both back ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+from services.runtime.errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def new_metadata() -> MetaData:
+    return MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC on both back ends (SQLite stores naive text, so the zone is put back)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_database_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        database_file = url.split("///", 1)[-1]
+        if database_file and database_file != ":memory:":
+            Path(database_file).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        event.listen(engine, "connect", _configure_sqlite)
+        event.listen(engine, "begin", _begin_immediate)
+        return engine
+    return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, pool_timeout=10)
+
+
+def _configure_sqlite(dbapi_connection, _record) -> None:
+    # pysqlite's own transaction handling is turned off so that BEGIN IMMEDIATE below takes the
+    # write lock up front: two writers then queue instead of failing with "database is locked".
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _begin_immediate(connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    """An engine and its session factory; `unit_of_work()` is the one transaction of an RPC."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = create_database_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextlib.contextmanager
+    def unit_of_work(self) -> Iterator[Session]:
+        """Commits when the block ends normally, rolls everything back otherwise."""
+        session = self._sessions()
+        try:
+            with translate_database_errors():
+                yield session
+                session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def migrate(self, migrations_dir: Path) -> None:
+        command.upgrade(alembic_config(migrations_dir, self.url), "head")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def alembic_config(migrations_dir: Path, url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+@contextlib.contextmanager
+def translate_database_errors() -> Iterator[None]:
+    """A database that cannot be reached is UNAVAILABLE (retryable), not INTERNAL."""
+    try:
+        yield
+    except OperationalError as error:
+        if _is_connection_failure(error):
+            log.warning("database unavailable: %s", error)
+            raise Unavailable("the database is unavailable; retry later") from error
+        raise
+    except DBAPIError as error:
+        if error.connection_invalidated:
+            raise Unavailable("the database connection was lost; retry later") from error
+        raise
+
+
+def _is_connection_failure(error: OperationalError) -> bool:
+    text = str(error.orig).lower()
+    return error.connection_invalidated or any(
+        marker in text
+        for marker in ("connection refused", "could not connect", "server closed", "terminating connection",
+                       "connection is closed", "no connection", "database system is")
+    )

@@ -1,0 +1,64 @@
+"""Persistence shared by resources that live under a name: columns every row has, paging queries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Integer, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from services.runtime.db import UtcDateTime, utc_now
+from services.runtime.errors import AlreadyExists, NotFound
+from services.runtime.pagination import PageRequest
+
+RowT = TypeVar("RowT", bound="NamedRowMixin")
+
+
+class NamedRowMixin:
+    """`id` is the last component of the resource name; `version` backs the etag."""
+
+    id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    create_time: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    update_time: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+    def touch(self) -> None:
+        self.version += 1
+        self.update_time = utc_now()
+
+
+class NamedRows(Generic[RowT]):
+    """A repository of one kind of named row inside a unit of work."""
+
+    def __init__(self, session: Session, row_type: type[RowT], collection: str):
+        self.session = session
+        self.row_type = row_type
+        self.collection = collection
+
+    def get(self, row_id: str, *, for_update: bool = False) -> RowT:
+        query = select(self.row_type).where(self.row_type.id == row_id)
+        if for_update:
+            query = query.with_for_update()
+        row = self.session.scalars(query).one_or_none()
+        if row is None:
+            raise NotFound(f"{self.collection}/{row_id}")
+        return row
+
+    def add(self, row: RowT) -> RowT:
+        if self.session.get(self.row_type, row.id) is not None:
+            raise AlreadyExists(f"{self.collection}/{row.id} already exists", reason="RESOURCE_EXISTS",
+                                metadata={"resource": f"{self.collection}/{row.id}"})
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    def page(self, page: PageRequest, **equal_to: Any) -> list[RowT]:
+        """Rows in id order after the page's position, one more than the page size (see PageTokens.finish)."""
+        query = select(self.row_type).order_by(self.row_type.id).limit(page.size + 1)
+        for column, value in equal_to.items():
+            if value not in ("", None):
+                query = query.where(getattr(self.row_type, column) == value)
+        if page.after is not None:
+            query = query.where(self.row_type.id > page.after[0])
+        return list(self.session.scalars(query))

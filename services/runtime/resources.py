@@ -1,0 +1,62 @@
+"""Resource-oriented API helpers (AIP-122, 133, 134, 154): ids, names, update masks, etags, times."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from google.protobuf import field_mask_pb2, timestamp_pb2
+
+from services.runtime.errors import EtagMismatch, FieldViolation, InvalidArgument
+
+_RESOURCE_ID = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def id_violation(value: str, field: str) -> FieldViolation | None:
+    if _RESOURCE_ID.match(value):
+        return None
+    return FieldViolation(field, "must be 1 to 63 lowercase letters, digits or hyphens, starting with a letter"
+                                 " and not ending with a hyphen")
+
+
+def parse_name(name: str, collection: str, field: str = "name") -> str:
+    """`customers/acme` -> `acme`; INVALID_ARGUMENT naming `field` otherwise."""
+    prefix = collection + "/"
+    if not name:
+        raise InvalidArgument.field(field, f"is required, e.g. {prefix}example")
+    if not name.startswith(prefix) or id_violation(name[len(prefix):], field):
+        raise InvalidArgument.field(field, f"must look like {prefix}{{id}}, got {name!r}")
+    return name[len(prefix):]
+
+
+def update_paths(mask: field_mask_pb2.FieldMask, writable: Iterable[str], message_field: str) -> set[str]:
+    """The fields an Update touches: the mask's paths, or every writable field for an empty mask."""
+    writable = set(writable)
+    if not mask.paths:
+        return writable
+    unknown = sorted(set(mask.paths) - writable)
+    if unknown:
+        raise InvalidArgument.field("update_mask", f"cannot update {', '.join(unknown)} of {message_field};"
+                                                   f" writable: {', '.join(sorted(writable))}")
+    return set(mask.paths)
+
+
+def etag_for(version: int) -> str:
+    return f'"{version}"'
+
+
+def check_etag(resource_name: str, supplied: str, version: int) -> None:
+    """An empty etag means "overwrite"; a stale one is ABORTED."""
+    if supplied and supplied != etag_for(version):
+        raise EtagMismatch(resource_name)
+
+
+def to_timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(moment.astimezone(UTC))
+    return stamp
+
+
+def from_timestamp(stamp: timestamp_pb2.Timestamp) -> datetime:
+    return stamp.ToDatetime(tzinfo=UTC)
