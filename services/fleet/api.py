@@ -8,16 +8,12 @@ from sqlalchemy.orm import Session
 
 from services.fleet.domain.customers import CustomerDetails, check_parent, validate_details
 from services.fleet.store import CustomerRow, IdempotencyRecord
-from services.runtime.errors import InvalidArgument
-from services.runtime.idempotency import IdempotentCalls
+from services.runtime.crud import Collection, StandardMethods
 from services.runtime.repository import NamedRows
-from services.runtime.resources import (check_etag, etag_for, id_violation, parse_name, to_timestamp,
-                                        update_paths)
+from services.runtime.resources import etag_for, parse_name, to_timestamp
 from services.runtime.server import Runtime
 
 CUSTOMERS = "customers"
-CUSTOMER_WRITABLE = ("parent_customer", "legal_name", "currency_code", "tax_registration_number",
-                     "data_collection_consent")
 
 
 def customer_to_proto(row: CustomerRow) -> pb.Customer:
@@ -34,69 +30,44 @@ def customer_to_proto(row: CustomerRow) -> pb.Customer:
     )
 
 
-def customer_details(message: pb.Customer) -> CustomerDetails:
+def write_customer(session: Session, row: CustomerRow, message: pb.Customer, fields: set[str]) -> None:
     parent = (parse_name(message.parent_customer, CUSTOMERS, "customer.parent_customer")
               if message.parent_customer else None)
-    return CustomerDetails(parent, message.legal_name, message.currency_code, message.tax_registration_number,
-                           message.data_collection_consent)
-
-
-def _write_customer(session: Session, row: CustomerRow, details: CustomerDetails, fields: set[str]) -> None:
+    details = CustomerDetails(parent, message.legal_name, message.currency_code, message.tax_registration_number,
+                              message.data_collection_consent)
     validate_details(details, fields)
-    customers = NamedRows(session, CustomerRow, CUSTOMERS)
     if "parent_customer" in fields:
-        check_parent(row.id, details.parent_customer_id, lambda cid: customers.get(cid).parent_customer_id)
-        row.parent_customer_id = details.parent_customer_id
+        customers = NamedRows(session, CustomerRow, CUSTOMERS)
+        check_parent(row.id, parent, lambda customer_id: customers.get(customer_id).parent_customer_id)
+        row.parent_customer_id = parent
     for field in fields - {"parent_customer"}:
         setattr(row, field, getattr(details, field))
 
 
+CUSTOMER_COLLECTION = Collection(
+    name=CUSTOMERS, row_type=CustomerRow, message_type=pb.Customer, message_field="customer",
+    writable=("parent_customer", "legal_name", "currency_code", "tax_registration_number",
+              "data_collection_consent"),
+    to_message=customer_to_proto, write=write_customer,
+)
+
+
 class FleetApi(pb_grpc.FleetServiceServicer):
     def __init__(self, runtime: Runtime):
-        self._db = runtime.database
-        self._tokens = runtime.page_tokens
-        self._idempotent = IdempotentCalls(runtime.database, IdempotencyRecord)
+        self._standard = StandardMethods(runtime, IdempotencyRecord)
 
     def GetCustomer(self, request: pb.GetCustomerRequest, context) -> pb.Customer:
-        customer_id = parse_name(request.name, CUSTOMERS)
-        with self._db.unit_of_work() as session:
-            return customer_to_proto(NamedRows(session, CustomerRow, CUSTOMERS).get(customer_id))
+        return self._standard.get(CUSTOMER_COLLECTION, request.name)
 
     def ListCustomers(self, request: pb.ListCustomersRequest, context) -> pb.ListCustomersResponse:
         parent = (parse_name(request.parent_customer, CUSTOMERS, "parent_customer")
                   if request.parent_customer else None)
-        query = {"parent": parent}
-        page = self._tokens.parse(request.page_size, request.page_token, query)
-        with self._db.unit_of_work() as session:
-            rows = NamedRows(session, CustomerRow, CUSTOMERS).page(page, parent_customer_id=parent)
-            rows, next_token = self._tokens.finish(rows, page, lambda r: (r.id,), query)
-            return pb.ListCustomersResponse(customers=[customer_to_proto(r) for r in rows],
-                                            next_page_token=next_token)
+        customers, token = self._standard.list(CUSTOMER_COLLECTION, request, parent_customer_id=parent)
+        return pb.ListCustomersResponse(customers=customers, next_page_token=token)
 
     def CreateCustomer(self, request: pb.CreateCustomerRequest, context) -> pb.Customer:
-        violation = id_violation(request.customer_id, "customer_id")
-        if violation:
-            raise InvalidArgument([violation])
-        details = customer_details(request.customer)
-
-        def create(session: Session) -> pb.Customer:
-            row = CustomerRow(id=request.customer_id)
-            _write_customer(session, row, details, set(CUSTOMER_WRITABLE))
-            return customer_to_proto(NamedRows(session, CustomerRow, CUSTOMERS).add(row))
-
-        return self._idempotent.run("CreateCustomer", request, pb.Customer, create)
+        return self._standard.create(CUSTOMER_COLLECTION, "CreateCustomer", request, request.customer_id,
+                                     "customer_id")
 
     def UpdateCustomer(self, request: pb.UpdateCustomerRequest, context) -> pb.Customer:
-        customer_id = parse_name(request.customer.name, CUSTOMERS, "customer.name")
-        fields = update_paths(request.update_mask, CUSTOMER_WRITABLE, "customer")
-        details = customer_details(request.customer)
-
-        def update(session: Session) -> pb.Customer:
-            row = NamedRows(session, CustomerRow, CUSTOMERS).get(customer_id, for_update=True)
-            check_etag(request.customer.name, request.customer.etag, row.version)
-            _write_customer(session, row, details, fields)
-            row.touch()
-            session.flush()
-            return customer_to_proto(row)
-
-        return self._idempotent.run("UpdateCustomer", request, pb.Customer, update)
+        return self._standard.update(CUSTOMER_COLLECTION, "UpdateCustomer", request)

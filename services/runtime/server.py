@@ -104,6 +104,8 @@ def run_until_signalled(definition: ServiceDefinition) -> None:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    stop_requested.wait()
+    # A signal may land on one of gRPC's threads; waking up regularly lets the main thread run its handler.
+    while not stop_requested.wait(timeout=0.5):
+        pass
     service.stop()
     log.info("%s stopped", definition.name)

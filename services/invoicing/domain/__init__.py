@@ -1,0 +1,1 @@
+"""The invoicing domain: plain Python rules, no gRPC and no SQL."""

@@ -1,0 +1,4 @@
+from services.invoicing.store import Base
+from services.runtime.migrations_env import run_migrations
+
+run_migrations(Base.metadata)
