@@ -53,10 +53,12 @@ class IdempotentCalls:
                 stored = self._replay(session, method, request_id, fingerprint, response_type)
                 if stored is not None:
                     return stored
-                response = work(session)
-                session.add(self._model(method=method, request_id=request_id, fingerprint=fingerprint,
-                                        response=response.SerializeToString()))
+                # Claiming the key before the work makes a concurrent twin wait on it, then fail below.
+                record = self._model(method=method, request_id=request_id, fingerprint=fingerprint, response=b"")
+                session.add(record)
                 session.flush()
+                response = work(session)
+                record.response = response.SerializeToString()
                 return response
         except IntegrityError:
             # A concurrent call with the same request_id committed first: answer as it did.
