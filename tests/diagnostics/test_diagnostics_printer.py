@@ -39,7 +39,7 @@ ASSET = "assets/mfp-3"
 
 
 def tc_values(mib_text: str, name: str) -> list[tuple[str, int]]:
-    """The README's recipe: `label(number)` pairs in the TC's SYNTAX INTEGER block, `--` comments off."""
+    """The README's recipe: `label(number)` pairs in the TC's INTEGER block, `--` comments cut."""
     match = re.search(
         name + r"\s*::=\s*TEXTUAL-CONVENTION.*?SYNTAX\s+INTEGER\s*\{(.*?)\}", mib_text, re.S
     )
@@ -211,7 +211,9 @@ def test_alert_table_raises_new_rows_and_removes_missing_ones() -> None:
 def test_alert_table_sees_a_reused_index_after_reset_as_a_new_alert() -> None:
     table = PrinterAlertTable()
     table.update([decode_alert_row(ASSET, alert_row(prtAlertIndex=1, prtAlertTime=900))])
-    after_reset = decode_alert_row(ASSET, alert_row(prtAlertIndex=1, prtAlertCode=3, prtAlertTime=40))
+    after_reset = decode_alert_row(
+        ASSET, alert_row(prtAlertIndex=1, prtAlertCode=3, prtAlertTime=40)
+    )
     change = table.update([after_reset])
     assert [r.alert_index for r in change.removed] == [1] and change.raised == (after_reset,)
 
@@ -259,7 +261,7 @@ def test_page_counter_is_a_meter_reading_and_not_a_fault() -> None:
     )
     assert counter == PageCounter(ASSET, 1, 1, 4_294_967_295, MarkerCounterUnit.IMPRESSIONS)
     assert normalize(counter, load_catalogues().printer) is None
-    with pytest.raises(MalformedDiagnostic, match="outside 0.."):
+    with pytest.raises(MalformedDiagnostic, match=r"outside 0\.\."):
         decode_marker_row(ASSET, {"prtMarkerIndex": 1, "prtMarkerLifeCount": 2**32})
 
 
@@ -273,7 +275,8 @@ def test_page_counter_is_a_meter_reading_and_not_a_fault() -> None:
 )
 def test_training_level_decides_dispatch(training: str, action: Action) -> None:
     fault = normalize(
-        decode_alert_row(ASSET, alert_row(prtAlertTrainingLevel=training)), load_catalogues().printer
+        decode_alert_row(ASSET, alert_row(prtAlertTrainingLevel=training)),
+        load_catalogues().printer,
     )
     assert fault is not None and fault.action is action
     assert fault.needs_technician is (action is Action.DISPATCH)
@@ -293,8 +296,12 @@ def test_training_level_decides_dispatch(training: str, action: Action) -> None:
 def test_supply_almost_empty_ships_a_consumable_instead_of_a_technician(
     code: int, group: int, part: str
 ) -> None:
-    row = alert_row(prtAlertCode=code, prtAlertGroup=group, prtAlertSeverityLevel=4,
-                    prtAlertTrainingLevel="trained")
+    row = alert_row(
+        prtAlertCode=code,
+        prtAlertGroup=group,
+        prtAlertSeverityLevel=4,
+        prtAlertTrainingLevel="trained",
+    )
     fault = normalize(decode_alert_row(ASSET, row), load_catalogues().printer)
     assert fault is not None and fault.action is Action.SHIP_CONSUMABLE
     assert not fault.needs_technician and part in fault.likely_parts
@@ -325,4 +332,6 @@ def test_low_supply_reading_ships_and_a_full_one_raises_nothing() -> None:
     assert low.likely_parts == ("toner-cartridge",) and low.severity is Severity.WARNING
     empty = normalize(decode_supply_row(ASSET, {**row, "prtMarkerSuppliesLevel": 0}), printer)
     assert empty is not None and empty.severity is Severity.MAJOR
-    assert normalize(decode_supply_row(ASSET, {**row, "prtMarkerSuppliesLevel": 60}), printer) is None
+    assert (
+        normalize(decode_supply_row(ASSET, {**row, "prtMarkerSuppliesLevel": 60}), printer) is None
+    )

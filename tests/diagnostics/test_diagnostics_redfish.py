@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -41,7 +42,9 @@ def example(redfish_dir: Path, name: str) -> dict[str, object]:
     return json.loads((redfish_dir / "examples" / name).read_text())
 
 
-def test_shipped_bundle_is_what_the_script_builds_from_the_dmtf_registries(redfish_dir: Path) -> None:
+def test_shipped_bundle_is_what_the_script_builds_from_the_dmtf_registries(
+    redfish_dir: Path,
+) -> None:
     shipped_json = json.loads(REDFISH_REGISTRY_BUNDLE.read_text())
     assert shipped_json == build_bundle(redfish_dir / "registries")
 
@@ -107,7 +110,7 @@ def test_every_registry_message_normalizes_with_its_severity(shipped: RegistrySe
                 assert fault.severity is Severity.CRITICAL  # the highest priority
             if message.severity is Health.OK:
                 assert fault.severity is Severity.INFO and fault.action is Action.NONE
-            assert "%" not in fault.description or "%" in message.template.replace("%1", "")
+            assert not re.search(r"%\d", fault.description), (registry.prefix, key)
 
 
 def test_event_example_keeps_an_unpublished_message_with_its_own_severity(
@@ -150,19 +153,27 @@ def test_event_group_example_decodes_all_three_records(
     assert result.rejected == ()
     assert [e.event_group_id for e in result.decoded] == [77, 77, 77]
     status = result.decoded[2]
-    assert status.registry_message is not None and status.message_key == "ResourceStatusChangedWarning"
+    assert (
+        status.registry_message is not None and status.message_key == "ResourceStatusChangedWarning"
+    )
     assert status.message == "Resource status has changed to Warning"  # no args: the event's text
 
 
-def test_submit_test_event_body_with_a_plain_uri_origin(redfish_dir: Path, shipped: RegistrySet) -> None:
+def test_submit_test_event_body_with_a_plain_uri_origin(
+    redfish_dir: Path, shipped: RegistrySet
+) -> None:
     record = example(redfish_dir, "EventService-v1-SubmitTestEvent-request-example.json")
     event = decode_event_record(ASSET, record, shipped)
     assert event.origin == "/redfish/v1/Chassis/MultiBladeEncl/Thermal"
-    assert event.timestamp is not None and event.timestamp.isoformat() == "2016-01-10T18:02:00+00:00"
+    assert (
+        event.timestamp is not None and event.timestamp.isoformat() == "2016-01-10T18:02:00+00:00"
+    )
     assert event.severity is Health.CRITICAL
 
 
-def test_status_ok_clears_warning_and_critical_of_the_same_origin_only(shipped: RegistrySet) -> None:
+def test_status_ok_clears_warning_and_critical_of_the_same_origin_only(
+    shipped: RegistrySet,
+) -> None:
     origin = "/redfish/v1/Chassis/1/Thermal#/Fans/0"
     ok = decode_event_record(
         ASSET,
@@ -174,23 +185,40 @@ def test_status_ok_clears_warning_and_critical_of_the_same_origin_only(shipped: 
         shipped,
     )
     assert ok.clearing is not None
-    assert ok.clearing.clears(redfish_condition_id("ResourceEvent", "ResourceStatusChangedWarning", origin))
-    assert ok.clearing.clears(redfish_condition_id("ResourceEvent", "ResourceStatusChangedCritical", origin))
-    assert not ok.clearing.clears(
-        redfish_condition_id("ResourceEvent", "ResourceStatusChangedWarning", "/redfish/v1/Chassis/2")
+    assert ok.clearing.clears(
+        redfish_condition_id("ResourceEvent", "ResourceStatusChangedWarning", origin)
     )
-    assert not ok.clearing.clears(redfish_condition_id("ResourceEvent", "ResourceErrorsDetected", origin))
+    assert ok.clearing.clears(
+        redfish_condition_id("ResourceEvent", "ResourceStatusChangedCritical", origin)
+    )
+    assert not ok.clearing.clears(
+        redfish_condition_id(
+            "ResourceEvent", "ResourceStatusChangedWarning", "/redfish/v1/Chassis/2"
+        )
+    )
+    assert not ok.clearing.clears(
+        redfish_condition_id("ResourceEvent", "ResourceErrorsDetected", origin)
+    )
 
 
-def test_resource_removed_clears_everything_of_its_registry_for_that_origin(shipped: RegistrySet) -> None:
+def test_resource_removed_clears_everything_of_its_registry_for_that_origin(
+    shipped: RegistrySet,
+) -> None:
     removed = decode_event_record(
         ASSET,
-        {"MessageId": "ResourceEvent.1.4.ResourceRemoved", "OriginOfCondition": "/redfish/v1/Systems/1"},
+        {
+            "MessageId": "ResourceEvent.1.4.ResourceRemoved",
+            "OriginOfCondition": "/redfish/v1/Systems/1",
+        },
         shipped,
     )
     assert removed.clearing is not None and removed.clearing.clears_all
-    assert removed.clearing.clears(redfish_condition_id("ResourceEvent", "LicenseExpired", "/redfish/v1/Systems/1"))
-    assert not removed.clearing.clears(redfish_condition_id("Power", "PowerSupplyFailed", "/redfish/v1/Systems/1"))
+    assert removed.clearing.clears(
+        redfish_condition_id("ResourceEvent", "LicenseExpired", "/redfish/v1/Systems/1")
+    )
+    assert not removed.clearing.clears(
+        redfish_condition_id("Power", "PowerSupplyFailed", "/redfish/v1/Systems/1")
+    )
 
 
 def test_a_critical_message_can_clear_a_more_severe_one(shipped: RegistrySet) -> None:

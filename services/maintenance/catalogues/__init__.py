@@ -1,0 +1,1 @@
+"""The maintenance service's own diagnostics data: fault catalogues and registry facts."""

@@ -1,0 +1,1 @@
+"""Maintenance domain: plain Python rules, no gRPC and no SQL."""
