@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fleetops.maintenance.v1 import maintenance_service_pb2, maintenance_service_pb2_grpc
 
 from services.maintenance.api import MaintenanceApi
-from services.runtime.server import ServiceDefinition, run_until_signalled
+from services.runtime.server import define_service, run_until_signalled
 
-DEFINITION = ServiceDefinition(
-    name="maintenance",
-    grpc_services=(maintenance_service_pb2.DESCRIPTOR.services_by_name["MaintenanceService"].full_name,),
-    migrations_dir=Path(__file__).parent / "migrations",
-    register=lambda server, runtime: maintenance_service_pb2_grpc.add_MaintenanceServiceServicer_to_server(
-        MaintenanceApi(runtime), server),
-)
+DEFINITION = define_service(
+    "maintenance", maintenance_service_pb2.DESCRIPTOR.services_by_name["MaintenanceService"],
+    maintenance_service_pb2_grpc.add_MaintenanceServiceServicer_to_server, MaintenanceApi, __file__)
 
 if __name__ == "__main__":
     run_until_signalled(DEFINITION)

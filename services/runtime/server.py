@@ -49,6 +49,16 @@ class ServiceDefinition:
     register: Callable[[grpc.Server, Runtime], None]
 
 
+def define_service(name: str, service_descriptor, add_servicer: Callable, servicer_type: Callable[[Runtime], object],
+                   main_file: str) -> ServiceDefinition:
+    """The definition of a service with one servicer whose migrations sit beside its `main.py`."""
+    return ServiceDefinition(
+        name=name, grpc_services=(service_descriptor.full_name,),
+        migrations_dir=Path(main_file).parent / "migrations",
+        register=lambda server, runtime: add_servicer(servicer_type(runtime), server),
+    )
+
+
 class RunningService:
     def __init__(self, definition: ServiceDefinition, config: ServiceConfig):
         self.definition = definition
