@@ -67,16 +67,18 @@ def lint(root: Path) -> list[str]:
         descriptor_path = Path(tmp) / "descriptors.pb"
         _protoc(root, f"--descriptor_set_out={descriptor_path}")
         files = descriptor_pb2.FileDescriptorSet.FromString(descriptor_path.read_bytes()).file
+    messages = {f".{file.package}.{path}": message for file in files for path, message in _messages(file)}
     problems: list[str] = []
     for file in files:
+        if file.name.startswith("google/"):
+            continue
         folder = str(Path(file.name).parent).replace("/", ".")
         if file.package != folder:
             problems.append(f"{file.name}: package {file.package!r} must match its folder {folder!r}")
         if "grpc" in Path(file.name).parts[:-1]:
             problems.append(f"{file.name}: a folder named grpc shadows the grpc package")
-        messages = {f".{file.package}.{path}": message for path, message in _messages(file)}
         problems += [p for enum in file.enum_type for p in _enum_violations(file.name, enum)]
-        problems += [p for _, m in messages.items() for enum in m.enum_type for p in _enum_violations(file.name, enum)]
+        problems += [p for _, m in _messages(file) for enum in m.enum_type for p in _enum_violations(file.name, enum)]
         for service in file.service:
             for method in service.method:
                 where = f"{file.name}: {service.name}.{method.name}"

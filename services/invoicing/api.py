@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from services.invoicing.domain.issuers import IssuerDetails, TaxRounding, validate_details
 from services.invoicing.store import IdempotencyRecord, IssuingEntityRow
 from services.runtime.crud import Collection, StandardMethods
-from services.runtime.resources import etag_for, to_timestamp
+from services.runtime.resources import NamePattern, etag_for, to_timestamp
 from services.runtime.server import Runtime
 
 ISSUING_ENTITIES = "issuingEntities"
@@ -45,7 +45,7 @@ def write_issuing_entity(session: Session, row: IssuingEntityRow, message: pb.Is
 
 
 ISSUING_ENTITY_COLLECTION = Collection(
-    name=ISSUING_ENTITIES, row_type=IssuingEntityRow, message_type=pb.IssuingEntity,
+    pattern=NamePattern("issuingEntities/{issuing_entity}"), row_type=IssuingEntityRow, message_type=pb.IssuingEntity,
     message_field="issuing_entity",
     writable=("legal_name", "tax_registration_number", "country_code", "invoice_series", "tax_rounding_mode"),
     to_message=issuing_entity_to_proto, write=write_issuing_entity,

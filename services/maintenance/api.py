@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from services.maintenance.domain.technicians import TechnicianDetails, validate_details
 from services.maintenance.store import IdempotencyRecord, TechnicianRow
 from services.runtime.crud import Collection, StandardMethods
-from services.runtime.resources import etag_for, to_timestamp
+from services.runtime.resources import NamePattern, etag_for, to_timestamp
 from services.runtime.server import Runtime
 
 TECHNICIANS = "technicians"
@@ -42,7 +42,7 @@ def write_technician(session: Session, row: TechnicianRow, message: pb.Technicia
 
 
 TECHNICIAN_COLLECTION = Collection(
-    name=TECHNICIANS, row_type=TechnicianRow, message_type=pb.Technician, message_field="technician",
+    pattern=NamePattern("technicians/{technician}"), row_type=TechnicianRow, message_type=pb.Technician, message_field="technician",
     writable=("display_name", "skills", "home_base", "territory", "time_zone"),
     to_message=technician_to_proto, write=write_technician,
 )

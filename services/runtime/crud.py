@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from services.runtime.errors import InvalidArgument
 from services.runtime.idempotency import IdempotentCalls
 from services.runtime.repository import NamedRowMixin, NamedRows
-from services.runtime.resources import check_etag, id_violation, parse_name, update_paths
+from services.runtime.resources import NamePattern, check_etag, id_violation, update_paths
 from services.runtime.server import Runtime
 
 RowT = TypeVar("RowT", bound=NamedRowMixin)
@@ -25,7 +25,7 @@ MessageT = TypeVar("MessageT", bound=Message)
 
 @dataclass(frozen=True)
 class Collection(Generic[RowT, MessageT]):
-    name: str  # "customers"
+    pattern: NamePattern  # customers/{customer}/sites/{site}
     row_type: type[RowT]
     message_type: type[MessageT]
     message_field: str  # "customer": the request field holding the resource
@@ -35,7 +35,7 @@ class Collection(Generic[RowT, MessageT]):
     write: Callable[[Session, RowT, MessageT, set[str]], None]
 
     def rows(self, session: Session) -> NamedRows[RowT]:
-        return NamedRows(session, self.row_type, self.name)
+        return NamedRows(session, self.row_type, self.pattern)
 
 
 class StandardMethods:
@@ -45,7 +45,7 @@ class StandardMethods:
         self._idempotent = IdempotentCalls(runtime.database, idempotency_model)
 
     def get(self, collection: Collection[RowT, MessageT], name: str) -> MessageT:
-        row_id = parse_name(name, collection.name)
+        row_id = collection.pattern.key(name)
         with self.database.unit_of_work() as session:
             return collection.to_message(collection.rows(session).get(row_id))
 
@@ -59,14 +59,16 @@ class StandardMethods:
             return [collection.to_message(r) for r in rows], next_token
 
     def create(self, collection: Collection[RowT, MessageT], method: str, request: Message,
-               new_id: str, id_field: str) -> MessageT:
+               new_id: str, id_field: str, parent_key: str = "") -> MessageT:
+        """`parent_key` is the key of the parent resource for a nested collection (see NamePattern)."""
         violation = id_violation(new_id, id_field)
         if violation:
             raise InvalidArgument([violation])
         resource = getattr(request, collection.message_field)
+        key = f"{parent_key}/{new_id}" if parent_key else new_id
 
         def create(session: Session) -> MessageT:
-            row = collection.row_type(id=new_id)
+            row = collection.row_type(id=key)
             collection.write(session, row, resource, set(collection.writable))
             return collection.to_message(collection.rows(session).add(row))
 
@@ -74,7 +76,7 @@ class StandardMethods:
 
     def update(self, collection: Collection[RowT, MessageT], method: str, request: Message) -> MessageT:
         resource = getattr(request, collection.message_field)
-        row_id = parse_name(resource.name, collection.name, f"{collection.message_field}.name")
+        row_id = collection.pattern.key(resource.name, f"{collection.message_field}.name")
         fields = update_paths(request.update_mask, collection.writable, collection.message_field)
 
         def update(session: Session) -> MessageT:

@@ -11,14 +11,15 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from services.runtime.db import UtcDateTime, utc_now
 from services.runtime.errors import AlreadyExists, NotFound
 from services.runtime.pagination import PageRequest
+from services.runtime.resources import NamePattern
 
 RowT = TypeVar("RowT", bound="NamedRowMixin")
 
 
 class NamedRowMixin:
-    """`id` is the last component of the resource name; `version` backs the etag."""
+    """`id` is the key of the resource name (see NamePattern); `version` backs the etag."""
 
-    id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     create_time: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
     update_time: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
@@ -31,10 +32,10 @@ class NamedRowMixin:
 class NamedRows(Generic[RowT]):
     """A repository of one kind of named row inside a unit of work."""
 
-    def __init__(self, session: Session, row_type: type[RowT], collection: str):
+    def __init__(self, session: Session, row_type: type[RowT], pattern: NamePattern | str):
         self.session = session
         self.row_type = row_type
-        self.collection = collection
+        self.pattern = pattern if isinstance(pattern, NamePattern) else NamePattern(f"{pattern}/{{id}}")
 
     def get(self, row_id: str, *, for_update: bool = False) -> RowT:
         query = select(self.row_type).where(self.row_type.id == row_id)
@@ -42,13 +43,13 @@ class NamedRows(Generic[RowT]):
             query = query.with_for_update()
         row = self.session.scalars(query).one_or_none()
         if row is None:
-            raise NotFound(f"{self.collection}/{row_id}")
+            raise NotFound(self.pattern.name_of(row_id))
         return row
 
     def add(self, row: RowT) -> RowT:
         if self.session.get(self.row_type, row.id) is not None:
-            raise AlreadyExists(f"{self.collection}/{row.id} already exists", reason="RESOURCE_EXISTS",
-                                metadata={"resource": f"{self.collection}/{row.id}"})
+            name = self.pattern.name_of(row.id)
+            raise AlreadyExists(f"{name} already exists", reason="RESOURCE_EXISTS", metadata={"resource": name})
         self.session.add(row)
         self.session.flush()
         return row

@@ -20,6 +20,37 @@ def id_violation(value: str, field: str) -> FieldViolation | None:
                                  " and not ending with a hyphen")
 
 
+class NamePattern:
+    """A resource name template such as `customers/{customer}/sites/{site}`.
+
+    Rows are keyed by the ids of the name joined with "/" (`acme/hq`), so a child's key sorts and
+    filters under its parent's.
+    """
+
+    def __init__(self, template: str):
+        self.template = template
+        parts = template.split("/")
+        self.collections = parts[0::2]
+        self.collection = self.collections[-1]
+
+    def parse(self, name: str, field: str = "name") -> tuple[str, ...]:
+        parts = name.split("/")
+        example = self.template.replace("{", "").replace("}", "")
+        if not name:
+            raise InvalidArgument.field(field, f"is required, e.g. {example}")
+        if (len(parts) != 2 * len(self.collections) or parts[0::2] != self.collections
+                or any(id_violation(part, field) for part in parts[1::2])):
+            raise InvalidArgument.field(field, f"must look like {self.template}, got {name!r}")
+        return tuple(parts[1::2])
+
+    def key(self, name: str, field: str = "name") -> str:
+        return "/".join(self.parse(name, field))
+
+    def name_of(self, key: str) -> str:
+        ids = key.split("/")
+        return "/".join(f"{collection}/{row_id}" for collection, row_id in zip(self.collections, ids, strict=True))
+
+
 def parse_name(name: str, collection: str, field: str = "name") -> str:
     """`customers/acme` -> `acme`; INVALID_ARGUMENT naming `field` otherwise."""
     prefix = collection + "/"

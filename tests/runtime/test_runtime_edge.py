@@ -8,6 +8,7 @@ import grpc
 import pytest
 from fleetops.fleet.v1 import fleet_service_pb2 as pb
 from fleetops.fleet.v1 import fleet_service_pb2_grpc as pb_grpc
+from fleetops.fleet.v1 import resources_pb2 as res
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
@@ -31,7 +32,7 @@ def test_malformed_request_names_the_field(fleet):
     stub = pb_grpc.FleetServiceStub(fleet.channel)
     with pytest.raises(grpc.RpcError) as caught:
         stub.CreateCustomer(pb.CreateCustomerRequest(
-            customer_id="edge-bad-currency", customer=pb.Customer(legal_name="Acme", currency_code="YEN")))
+            customer_id="edge-bad-currency", customer=res.Customer(legal_name="Acme", currency_code="YEN")))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     violations, info = rich_error(caught.value)
     assert [field for field, _ in violations] == ["customer.currency_code"]

@@ -14,6 +14,7 @@ import grpc
 import pytest
 from fleetops.fleet.v1 import fleet_service_pb2 as pb
 from fleetops.fleet.v1 import fleet_service_pb2_grpc as pb_grpc
+from fleetops.fleet.v1 import resources_pb2 as res
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
@@ -38,7 +39,7 @@ class ProbeServicer(pb_grpc.FleetServiceServicer):
             raise ValueError("secret connection string postgres://admin:hunter2@db")
         self.started.set()
         self.release.wait(10)
-        return pb.Customer(name=request.name)
+        return res.Customer(name=request.name)
 
 
 @pytest.fixture

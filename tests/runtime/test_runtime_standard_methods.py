@@ -9,6 +9,7 @@ import grpc
 import pytest
 from fleetops.fleet.v1 import fleet_service_pb2 as pb
 from fleetops.fleet.v1 import fleet_service_pb2_grpc as pb_grpc
+from fleetops.fleet.v1 import resources_pb2 as res
 from google.protobuf import field_mask_pb2
 
 from tests.runtime.test_runtime_edge import rich_error
@@ -21,7 +22,7 @@ def _unique(prefix: str) -> str:
 def _create(stub, customer_id: str, parent: str = "", request_id: str = "", legal_name: str = "Acme KK"):
     return stub.CreateCustomer(pb.CreateCustomerRequest(
         customer_id=customer_id, request_id=request_id,
-        customer=pb.Customer(legal_name=legal_name, currency_code="JPY", parent_customer=parent)))
+        customer=res.Customer(legal_name=legal_name, currency_code="JPY", parent_customer=parent)))
 
 
 def test_pages_cover_every_item_once_in_order(fleet):
@@ -97,7 +98,7 @@ def test_concurrent_retries_create_one_customer(fleet):
 def test_stale_etag_is_aborted_and_fresh_one_updates(fleet):
     stub = pb_grpc.FleetServiceStub(fleet.channel)
     created = _create(stub, _unique("etag"))
-    renamed = pb.Customer(name=created.name, legal_name="Acme Holdings KK", etag=created.etag)
+    renamed = res.Customer(name=created.name, legal_name="Acme Holdings KK", etag=created.etag)
     mask = field_mask_pb2.FieldMask(paths=["legal_name"])
     updated = stub.UpdateCustomer(pb.UpdateCustomerRequest(customer=renamed, update_mask=mask))
     assert updated.legal_name == "Acme Holdings KK" and updated.currency_code == "JPY"
@@ -135,7 +136,7 @@ def test_parent_cycle_is_refused(fleet):
     stub = pb_grpc.FleetServiceStub(fleet.channel)
     top = _create(stub, _unique("top"))
     child = _create(stub, _unique("sub"), parent=top.name)
-    cyclic = pb.Customer(name=top.name, parent_customer=child.name)
+    cyclic = res.Customer(name=top.name, parent_customer=child.name)
     with pytest.raises(grpc.RpcError) as caught:
         stub.UpdateCustomer(pb.UpdateCustomerRequest(customer=cyclic,
                                                      update_mask=field_mask_pb2.FieldMask(paths=["parent_customer"])))

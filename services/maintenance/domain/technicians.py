@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.runtime.errors import FieldViolation, InvalidArgument
+from services.runtime.time_zones import is_time_zone
 
 _SKILL = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 MAX_DISPLAY_NAME_LENGTH = 120
@@ -20,14 +20,6 @@ class TechnicianDetails:
     home_longitude: float | None
     territory: str
     time_zone: str
-
-
-def is_time_zone(name: str) -> bool:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
 
 
 def validate_details(details: TechnicianDetails, fields: set[str], prefix: str = "technician.") -> None:

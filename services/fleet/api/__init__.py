@@ -1,0 +1,23 @@
+"""gRPC surface of the fleet service: translate, validate, map errors. Rules live in domain/."""
+
+from __future__ import annotations
+
+from fleetops.fleet.v1 import fleet_service_pb2_grpc as pb_grpc
+from prometheus_client import Counter
+
+from services.fleet.api.assets import AssetMethods
+from services.fleet.api.catalog import CatalogMethods
+from services.fleet.api.fleet_import import ImportMethods
+from services.fleet.api.meters import MeterMethods
+from services.fleet.store import IdempotencyRecord
+from services.runtime.crud import StandardMethods
+from services.runtime.server import Runtime
+
+
+class FleetApi(CatalogMethods, AssetMethods, MeterMethods, ImportMethods, pb_grpc.FleetServiceServicer):
+    def __init__(self, runtime: Runtime):
+        self._standard = StandardMethods(runtime, IdempotencyRecord)
+        self._db = runtime.database
+        self._tokens = runtime.page_tokens
+        self._readings_recorded = Counter("fleetops_fleet_meter_readings", "Meter readings recorded, by result.",
+                                          ["result"], registry=runtime.metrics.registry)

@@ -1,0 +1,229 @@
+"""Meter readings: batch recording with per-reading verdicts, resets, listing, usage between instants."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from decimal import Decimal
+
+from fleetops.fleet.v1 import meters_pb2 as mpb
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.fleet.api.assets import ASSETS
+from services.fleet.api.catalog import register_specs
+from services.fleet.domain.meters import (DEFAULT_AVERAGE_WINDOW, DEFAULT_READ_TOLERANCE, MAX_READINGS_PER_BATCH,
+                                          Assessment, EndpointKind, Reading, ReadingSource, RegisterRules,
+                                          Verdict, assess, build_timeline, parse_decimal, usage_between)
+from services.fleet.meter_store import (asset_registers, insert_readings, latest_readings, neighbours, readings_at,
+                                        readings_between, resets_of)
+from services.fleet.store import AssetRow, MeterReadingRow, MeterResetRow
+from services.runtime.errors import InvalidArgument, NotFound
+from services.runtime.proto_values import duration_or
+from services.runtime.repository import NamedRows
+from services.runtime.resources import from_timestamp, to_timestamp
+
+MAX_USAGE_ASSETS = 1000
+_SOURCE_FROM_PROTO = {mpb.READING_SOURCE_DEVICE: ReadingSource.DEVICE, mpb.READING_SOURCE_MANUAL: ReadingSource.MANUAL,
+                      mpb.READING_SOURCE_ESTIMATED: ReadingSource.ESTIMATED}
+_SOURCE_TO_PROTO = {v.value: k for k, v in _SOURCE_FROM_PROTO.items()}
+_OUTCOME = {Verdict.ACCEPTED: mpb.READING_OUTCOME_ACCEPTED, Verdict.DUPLICATE: mpb.READING_OUTCOME_DUPLICATE,
+            Verdict.REJECTED: mpb.READING_OUTCOME_REJECTED}
+_KIND = {EndpointKind.ACTUAL: mpb.ENDPOINT_KIND_ACTUAL, EndpointKind.ESTIMATED: mpb.ENDPOINT_KIND_ESTIMATED,
+         EndpointKind.NO_DATA: mpb.ENDPOINT_KIND_NO_DATA}
+
+
+def _text(value: Decimal) -> str:
+    return format(value.normalize(), "f") if value else "0"
+
+
+class _Parsed:
+    __slots__ = ("index", "asset_id", "register", "reading", "source")
+
+    def __init__(self, index: int, asset_id: str, register: str, reading: Reading, source: ReadingSource):
+        self.index, self.asset_id, self.register, self.reading, self.source = index, asset_id, register, reading, source
+
+
+def _parse_reading(index: int, message: mpb.MeterReading) -> _Parsed:
+    prefix = f"readings[{index}]."
+    asset_id = ASSETS.key(message.asset, prefix + "asset")
+    if not message.register:
+        raise InvalidArgument.field(prefix + "register", "is required")
+    if not message.HasField("read_time"):
+        raise InvalidArgument.field(prefix + "read_time", "is required")
+    value = parse_decimal(message.value, prefix + "value")
+    if value != value.quantize(Decimal("0.0001")):
+        raise InvalidArgument.field(prefix + "value", "has more than 4 decimal places")
+    source = _SOURCE_FROM_PROTO.get(message.source, ReadingSource.DEVICE)
+    return _Parsed(index, asset_id, message.register, Reading(from_timestamp(message.read_time), value), source)
+
+
+class MeterMethods:
+    """Meters (mixed into FleetApi)."""
+
+    def RecordMeterReadings(self, request: mpb.RecordMeterReadingsRequest, context) -> mpb.RecordMeterReadingsResponse:
+        if len(request.readings) > MAX_READINGS_PER_BATCH:
+            raise InvalidArgument.field("readings", f"at most {MAX_READINGS_PER_BATCH} readings per call,"
+                                                    f" got {len(request.readings)}")
+        results: dict[int, mpb.ReadingResult] = {}
+        parsed: list[_Parsed] = []
+        for index, message in enumerate(request.readings):
+            try:
+                parsed.append(_parse_reading(index, message))
+            except InvalidArgument as error:
+                violation = error.violations[0]
+                results[index] = mpb.ReadingResult(index=index, outcome=mpb.READING_OUTCOME_REJECTED,
+                                                   field=violation.field, reason=violation.description)
+
+        def record(session: Session) -> mpb.RecordMeterReadingsResponse:
+            results.update(self._judge_and_store(session, parsed))
+            ordered = [results[i] for i in range(len(request.readings))]
+            counts = defaultdict(int)
+            for result in ordered:
+                counts[result.outcome] += 1
+            for outcome, count in counts.items():
+                self._readings_recorded.labels(mpb.ReadingOutcome.Name(outcome)[len("READING_OUTCOME_"):]
+                                               .lower()).inc(count)
+            return mpb.RecordMeterReadingsResponse(
+                results=ordered, accepted_count=counts[mpb.READING_OUTCOME_ACCEPTED],
+                duplicate_count=counts[mpb.READING_OUTCOME_DUPLICATE],
+                rejected_count=counts[mpb.READING_OUTCOME_REJECTED])
+
+        return self._standard.run("RecordMeterReadings", request, mpb.RecordMeterReadingsResponse, record)
+
+    def _judge_and_store(self, session: Session, parsed: list[_Parsed]) -> dict[int, mpb.ReadingResult]:
+        results: dict[int, mpb.ReadingResult] = {}
+        assets = asset_registers(session, (p.asset_id for p in parsed), lock=True)
+        rules_of: dict[tuple[str, str], RegisterRules] = {}
+        valid: list[_Parsed] = []
+        for p in parsed:
+            if p.asset_id not in assets:
+                results[p.index] = _rejected(p.index, f"readings[{p.index}].asset", f"assets/{p.asset_id} does not exist")
+                continue
+            specs = {spec.code: spec for spec in register_specs(assets[p.asset_id][1])}
+            if p.register not in specs:
+                results[p.index] = _rejected(p.index, f"readings[{p.index}].register",
+                                             f"the asset's model reports no register {p.register!r};"
+                                             f" it has {', '.join(sorted(specs)) or 'none'}")
+                continue
+            rules_of[(p.asset_id, p.register)] = specs[p.register].rules
+            valid.append(p)
+        pairs = set(rules_of)
+        latest = latest_readings(session, pairs)
+        stored_at = readings_at(session, {(p.asset_id, p.register, p.reading.read_time) for p in valid})
+        resets = resets_of(session, pairs)
+        batch_at: dict[tuple[str, str, datetime], Decimal] = {}
+        accepted_rows: list[dict] = []
+        for p in sorted(valid, key=lambda p: (p.asset_id, p.register, p.reading.read_time)):
+            pair = (p.asset_id, p.register)
+            key = (*pair, p.reading.read_time)
+            same_time = batch_at.get(key, stored_at[key].value if key in stored_at else None)
+            last = latest.get(pair)
+            if last is None or p.reading.read_time > last.read_time:
+                before, after = last, None
+            else:
+                before, after = neighbours(session, pair, p.reading.read_time)
+            verdict: Assessment = assess(p.reading, before, after, resets.get(pair, []), rules_of[pair], same_time)
+            results[p.index] = mpb.ReadingResult(index=p.index, outcome=_OUTCOME[verdict.verdict],
+                                                 reason=verdict.reason, rollover=verdict.rollover,
+                                                 field=f"readings[{p.index}].value" if verdict.reason else "")
+            if verdict.verdict is Verdict.ACCEPTED:
+                batch_at[key] = p.reading.value
+                if last is None or p.reading.read_time > last.read_time:
+                    latest[pair] = p.reading
+                accepted_rows.append(dict(asset_id=p.asset_id, register=p.register, read_time=p.reading.read_time,
+                                          value=p.reading.value, source=p.source.value))
+        insert_readings(session, accepted_rows)
+        return results
+
+    def RecordMeterReset(self, request: mpb.RecordMeterResetRequest, context) -> mpb.MeterReset:
+        reset = request.reset
+        asset_id = ASSETS.key(reset.asset, "reset.asset")
+        if not reset.HasField("reset_time"):
+            raise InvalidArgument.field("reset.reset_time", "is required")
+        before = parse_decimal(reset.value_before, "reset.value_before")
+        after = parse_decimal(reset.value_after, "reset.value_after")
+
+        def record(session: Session) -> mpb.MeterReset:
+            assets = asset_registers(session, [asset_id], lock=True)
+            if asset_id not in assets:
+                raise NotFound(reset.asset)
+            if reset.register not in {r["code"] for r in assets[asset_id][1]}:
+                raise InvalidArgument.field("reset.register", f"the asset's model reports no register {reset.register!r}")
+            session.add(MeterResetRow(asset_id=asset_id, register=reset.register, reset_time=from_timestamp(reset.reset_time),
+                                      value_before=before, value_after=after, reason=reset.reason))
+            return reset
+
+        return self._standard.run("RecordMeterReset", request, mpb.MeterReset, record)
+
+    def ListMeterReadings(self, request: mpb.ListMeterReadingsRequest, context) -> mpb.ListMeterReadingsResponse:
+        asset_id = ASSETS.key(request.asset, "asset")
+        query = {"asset": asset_id, "register": request.register}
+        page = self._tokens.parse(request.page_size, request.page_token, query)
+        with self._db.unit_of_work() as session:
+            NamedRows(session, AssetRow, ASSETS).get(asset_id)
+            statement = select(MeterReadingRow).where(MeterReadingRow.asset_id == asset_id)
+            if request.register:
+                statement = statement.where(MeterReadingRow.register == request.register)
+            order = (MeterReadingRow.read_time, MeterReadingRow.register)
+            if page.after:
+                after_time = datetime.fromisoformat(page.after[0])
+                statement = statement.where((MeterReadingRow.read_time > after_time) | (
+                    (MeterReadingRow.read_time == after_time) & (MeterReadingRow.register > page.after[1])))
+            rows = list(session.scalars(statement.order_by(*order).limit(page.size + 1)))
+            rows, token = self._tokens.finish(rows, page, lambda r: (r.read_time.isoformat(), r.register), query)
+            readings = [mpb.MeterReading(asset=request.asset, register=r.register, value=_text(r.value),
+                                         read_time=to_timestamp(r.read_time), source=_SOURCE_TO_PROTO[r.source])
+                        for r in rows]
+        return mpb.ListMeterReadingsResponse(readings=readings, next_page_token=token)
+
+    def GetUsage(self, request: mpb.GetUsageRequest, context) -> mpb.GetUsageResponse:
+        if not request.assets:
+            raise InvalidArgument.field("assets", "name at least one asset")
+        if len(request.assets) > MAX_USAGE_ASSETS:
+            raise InvalidArgument.field("assets", f"at most {MAX_USAGE_ASSETS} assets per call")
+        asset_ids = [ASSETS.key(name, f"assets[{i}]") for i, name in enumerate(request.assets)]
+        if not request.register:
+            raise InvalidArgument.field("register", "is required")
+        for field in ("start_time", "end_time"):
+            if not request.HasField(field):
+                raise InvalidArgument.field(field, "is required")
+        start, end = from_timestamp(request.start_time), from_timestamp(request.end_time)
+        if end <= start:
+            raise InvalidArgument.field("end_time", "must be after start_time")
+        tolerance = duration_or(request.read_tolerance, DEFAULT_READ_TOLERANCE, "read_tolerance")
+        window = duration_or(request.average_window, DEFAULT_AVERAGE_WINDOW, "average_window")
+        with self._db.unit_of_work() as session:
+            assets = asset_registers(session, asset_ids)
+            missing = [f"assets/{a}" for a in asset_ids if a not in assets]
+            if missing:
+                raise NotFound(missing[0])
+            rules = {a: {s.code: s.rules for s in register_specs(assets[a][1])} for a in asset_ids}
+            readings = readings_between(session, asset_ids, request.register, start - window - tolerance,
+                                        end + tolerance)
+            resets = resets_of(session, {(a, request.register) for a in asset_ids})
+        usages, total = [], Decimal(0)
+        for asset_name, asset_id in zip(request.assets, asset_ids, strict=True):
+            if request.register not in rules[asset_id]:
+                raise InvalidArgument.field("register", f"{asset_name} reports no register {request.register!r}")
+            timeline = build_timeline(readings.get(asset_id, []), resets.get((asset_id, request.register), []),
+                                      rules[asset_id][request.register])
+            usage = usage_between(timeline, start, end, tolerance, window)
+            total += usage.quantity
+            usages.append(mpb.AssetUsage(asset=asset_name, register=request.register, start=_endpoint(usage.start),
+                                         end=_endpoint(usage.end), quantity=_text(usage.quantity),
+                                         rollovers=usage.rollovers, resets=usage.resets))
+        return mpb.GetUsageResponse(usages=usages, total_quantity=_text(total))
+
+
+def _endpoint(endpoint) -> mpb.UsageEndpoint:
+    message = mpb.UsageEndpoint(time=to_timestamp(endpoint.time), kind=_KIND[endpoint.kind])
+    if endpoint.counter_value is not None:
+        message.counter_value = _text(endpoint.counter_value.quantize(Decimal("0.0001")))
+    if endpoint.reading_time is not None:
+        message.reading_time.CopyFrom(to_timestamp(endpoint.reading_time))
+    return message
+
+
+def _rejected(index: int, field: str, reason: str) -> mpb.ReadingResult:
+    return mpb.ReadingResult(index=index, outcome=mpb.READING_OUTCOME_REJECTED, field=field, reason=reason)

@@ -1,0 +1,98 @@
+"""Set-based reads and writes of meter readings and resets (one query per batch, never per row)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import and_, func, insert, select, tuple_
+from sqlalchemy.orm import Session
+
+from services.fleet.domain.meters import Reading, Reset
+from services.fleet.store import AssetRow, DeviceModelRow, MeterReadingRow, MeterResetRow
+
+Pair = tuple[str, str]  # (asset id, register)
+
+
+def asset_registers(session: Session, asset_ids: Iterable[str], *, lock: bool = False) -> dict[str, tuple[str, list[dict]]]:
+    """Each existing asset's model and its registers: {asset id: (model id, registers)}.
+
+    With `lock`, the asset rows are locked in id order, so concurrent batches on the same assets
+    queue instead of judging against the same latest reading (SQLite serializes writers anyway).
+    """
+    ids = sorted(set(asset_ids))
+    if not ids:
+        return {}
+    statement = select(AssetRow.id, AssetRow.device_model_id).where(AssetRow.id.in_(ids)).order_by(AssetRow.id)
+    rows = session.execute(statement.with_for_update(of=AssetRow) if lock else statement).all()
+    models = {m.id: m.registers for m in session.scalars(
+        select(DeviceModelRow).where(DeviceModelRow.id.in_({r.device_model_id for r in rows})))}
+    return {r.id: (r.device_model_id, models[r.device_model_id]) for r in rows}
+
+
+def latest_readings(session: Session, pairs: set[Pair]) -> dict[Pair, Reading]:
+    if not pairs:
+        return {}
+    latest = (select(MeterReadingRow.asset_id, MeterReadingRow.register,
+                     func.max(MeterReadingRow.read_time).label("read_time"))
+              .where(tuple_(MeterReadingRow.asset_id, MeterReadingRow.register).in_(list(pairs)))
+              .group_by(MeterReadingRow.asset_id, MeterReadingRow.register).subquery())
+    rows = session.execute(select(MeterReadingRow).join(latest, and_(
+        MeterReadingRow.asset_id == latest.c.asset_id, MeterReadingRow.register == latest.c.register,
+        MeterReadingRow.read_time == latest.c.read_time))).scalars()
+    return {(r.asset_id, r.register): Reading(r.read_time, r.value) for r in rows}
+
+
+def readings_at(session: Session, keys: set[tuple[str, str, datetime]]) -> dict[tuple[str, str, datetime], Reading]:
+    if not keys:
+        return {}
+    rows = session.scalars(select(MeterReadingRow).where(
+        tuple_(MeterReadingRow.asset_id, MeterReadingRow.register, MeterReadingRow.read_time).in_(list(keys))))
+    return {(r.asset_id, r.register, r.read_time): Reading(r.read_time, r.value) for r in rows}
+
+
+def neighbours(session: Session, pair: Pair, moment: datetime) -> tuple[Reading | None, Reading | None]:
+    """The readings just before and just after `moment` (for a reading that arrives late)."""
+    asset_id, register = pair
+    base = select(MeterReadingRow).where(MeterReadingRow.asset_id == asset_id, MeterReadingRow.register == register)
+    before = session.scalars(base.where(MeterReadingRow.read_time < moment)
+                             .order_by(MeterReadingRow.read_time.desc()).limit(1)).first()
+    after = session.scalars(base.where(MeterReadingRow.read_time > moment)
+                            .order_by(MeterReadingRow.read_time).limit(1)).first()
+    return (Reading(before.read_time, before.value) if before else None,
+            Reading(after.read_time, after.value) if after else None)
+
+
+def resets_of(session: Session, pairs: set[Pair]) -> dict[Pair, list[Reset]]:
+    found: dict[Pair, list[Reset]] = defaultdict(list)
+    if not pairs:
+        return found
+    rows = session.scalars(select(MeterResetRow).where(
+        tuple_(MeterResetRow.asset_id, MeterResetRow.register).in_(list(pairs))).order_by(MeterResetRow.reset_time))
+    for r in rows:
+        found[(r.asset_id, r.register)].append(Reset(r.reset_time, r.value_before, r.value_after))
+    return found
+
+
+def insert_readings(session: Session, rows: list[dict]) -> None:
+    if rows:
+        session.execute(insert(MeterReadingRow), rows)
+
+
+def readings_between(session: Session, asset_ids: list[str], register: str, start: datetime,
+                     end: datetime) -> dict[str, list[Reading]]:
+    """Readings in [start, end] plus, per asset, the last one before `start` (the baseline)."""
+    found: dict[str, list[Reading]] = defaultdict(list)
+    in_assets = and_(MeterReadingRow.asset_id.in_(asset_ids), MeterReadingRow.register == register)
+    previous = (select(MeterReadingRow.asset_id, func.max(MeterReadingRow.read_time).label("read_time"))
+                .where(in_assets, MeterReadingRow.read_time < start).group_by(MeterReadingRow.asset_id).subquery())
+    baselines = session.scalars(select(MeterReadingRow).join(previous, and_(
+        MeterReadingRow.asset_id == previous.c.asset_id, MeterReadingRow.register == register,
+        MeterReadingRow.read_time == previous.c.read_time)))
+    window = session.scalars(select(MeterReadingRow).where(
+        in_assets, MeterReadingRow.read_time >= start, MeterReadingRow.read_time <= end)
+        .order_by(MeterReadingRow.asset_id, MeterReadingRow.read_time))
+    for r in [*baselines, *window]:
+        found[r.asset_id].append(Reading(r.read_time, r.value))
+    return found
