@@ -18,7 +18,7 @@ from services.fleet.api.catalog import (CUSTOMER_COLLECTION, CUSTOMERS, DEVICE_C
                                         SITE_COLLECTION, SITES, register_specs)
 from services.fleet.domain.assets import AssetState
 from services.fleet.domain.kpis import AssetLife, past_expected_life, utilisation
-from services.fleet.domain.meters import build_timeline, usage_between
+from services.fleet.domain.meters import DEFAULT_READ_TOLERANCE, build_timeline, usage_between
 from services.fleet.meter_store import readings_between, resets_of
 from services.fleet.store import AssetRow, CustomerRow, DeviceModelRow
 from services.runtime.crud import Collection
@@ -124,7 +124,7 @@ class ImportMethods:
 
         return self._standard.run("ImportFleet", request, pb.ImportFleetResponse, import_all)
 
-    def GetFleetKpis(self, request: pb.GetFleetKpisRequest, context) -> res.FleetKpis:
+    def GetFleetKpis(self, request: pb.GetFleetKpisRequest, context) -> pb.FleetKpis:
         customer_id = CUSTOMERS.key(request.customer, "customer")
         site_id = SITES.key(request.site, "site") if request.site else None
         as_of = date_from_proto(request.as_of, "as_of") if request.HasField("as_of") else datetime.now(UTC).date()
@@ -143,7 +143,7 @@ class ImportMethods:
             used, recommended, latest_counters = self._usage_against_recommended(session, in_service, end)
         lives = [AssetLife(a.install_date, m.expected_life_months, latest_counters.get(a.id), m.expected_life_counter)
                  for a, m in in_service]
-        return res.FleetKpis(
+        return pb.FleetKpis(
             active_assets=sum(a.state == AssetState.ACTIVE.value for a, _ in pairs),
             installed_assets=len(in_service),
             assets_past_expected_life=sum(past_expected_life(life, as_of) for life in lives),
@@ -160,7 +160,8 @@ class ImportMethods:
                 by_register.setdefault(register, []).append((asset, model, Decimal(volumes.get(register, 0))))
         for register, members in by_register.items():
             ids = [a.id for a, _, _ in members]
-            readings = readings_between(session, ids, register, end - KPI_WINDOW - timedelta(days=1), end)
+            readings = readings_between(session, ids, register, end - KPI_WINDOW - DEFAULT_READ_TOLERANCE,
+                                        end + DEFAULT_READ_TOLERANCE)
             resets = resets_of(session, {(i, register) for i in ids})
             for asset, model, volume in members:
                 series = readings.get(asset.id, [])

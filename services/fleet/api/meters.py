@@ -14,7 +14,8 @@ from services.fleet.api.assets import ASSETS
 from services.fleet.api.catalog import register_specs
 from services.fleet.domain.meters import (DEFAULT_AVERAGE_WINDOW, DEFAULT_READ_TOLERANCE, MAX_READINGS_PER_BATCH,
                                           Assessment, EndpointKind, Reading, ReadingSource, RegisterRules,
-                                          Verdict, assess, build_timeline, parse_decimal, usage_between)
+                                          Verdict, assess, build_timeline, parse_decimal, plain,
+                                          usage_between)
 from services.fleet.meter_store import (asset_registers, insert_readings, latest_readings, neighbours, readings_at,
                                         readings_between, resets_of)
 from services.fleet.store import AssetRow, MeterReadingRow, MeterResetRow
@@ -31,10 +32,6 @@ _OUTCOME = {Verdict.ACCEPTED: mpb.READING_OUTCOME_ACCEPTED, Verdict.DUPLICATE: m
             Verdict.REJECTED: mpb.READING_OUTCOME_REJECTED}
 _KIND = {EndpointKind.ACTUAL: mpb.ENDPOINT_KIND_ACTUAL, EndpointKind.ESTIMATED: mpb.ENDPOINT_KIND_ESTIMATED,
          EndpointKind.NO_DATA: mpb.ENDPOINT_KIND_NO_DATA}
-
-
-def _text(value: Decimal) -> str:
-    return format(value.normalize(), "f") if value else "0"
 
 
 class _Parsed:
@@ -172,7 +169,7 @@ class MeterMethods:
                     (MeterReadingRow.read_time == after_time) & (MeterReadingRow.register > page.after[1])))
             rows = list(session.scalars(statement.order_by(*order).limit(page.size + 1)))
             rows, token = self._tokens.finish(rows, page, lambda r: (r.read_time.isoformat(), r.register), query)
-            readings = [mpb.MeterReading(asset=request.asset, register=r.register, value=_text(r.value),
+            readings = [mpb.MeterReading(asset=request.asset, register=r.register, value=plain(r.value),
                                          read_time=to_timestamp(r.read_time), source=_SOURCE_TO_PROTO[r.source])
                         for r in rows]
         return mpb.ListMeterReadingsResponse(readings=readings, next_page_token=token)
@@ -211,15 +208,15 @@ class MeterMethods:
             usage = usage_between(timeline, start, end, tolerance, window)
             total += usage.quantity
             usages.append(mpb.AssetUsage(asset=asset_name, register=request.register, start=_endpoint(usage.start),
-                                         end=_endpoint(usage.end), quantity=_text(usage.quantity),
+                                         end=_endpoint(usage.end), quantity=plain(usage.quantity),
                                          rollovers=usage.rollovers, resets=usage.resets))
-        return mpb.GetUsageResponse(usages=usages, total_quantity=_text(total))
+        return mpb.GetUsageResponse(usages=usages, total_quantity=plain(total))
 
 
 def _endpoint(endpoint) -> mpb.UsageEndpoint:
     message = mpb.UsageEndpoint(time=to_timestamp(endpoint.time), kind=_KIND[endpoint.kind])
     if endpoint.counter_value is not None:
-        message.counter_value = _text(endpoint.counter_value.quantize(Decimal("0.0001")))
+        message.counter_value = plain(endpoint.counter_value.quantize(Decimal("0.0001")))
     if endpoint.reading_time is not None:
         message.reading_time.CopyFrom(to_timestamp(endpoint.reading_time))
     return message

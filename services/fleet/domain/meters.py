@@ -70,6 +70,11 @@ class Assessment:
     rollover: bool = False
 
 
+def plain(value: Decimal) -> str:
+    """`120000.0000` -> `120000`, `1.50` -> `1.5`: how a counter value is shown to people."""
+    return format(value.normalize(), "f") if value else "0"
+
+
 def parse_decimal(text: str, field_path: str, *, allow_empty: bool = False) -> Decimal | None:
     if text == "" and allow_empty:
         return None
@@ -103,11 +108,11 @@ def assess(reading: Reading, before: Reading | None, after: Reading | None, rese
     if same_time_value is not None:
         if same_time_value == reading.value:
             return Assessment(Verdict.DUPLICATE)
-        return Assessment(Verdict.REJECTED, f"a different value ({same_time_value}) is already recorded for"
+        return Assessment(Verdict.REJECTED, f"a different value ({plain(same_time_value)}) is already recorded for"
                                             f" this asset, register and read time")
     if rules.rollover_at is not None and reading.value >= rules.rollover_at:
-        return Assessment(Verdict.REJECTED, f"value {reading.value} is beyond the counter's width"
-                                            f" (it rolls over at {rules.rollover_at})")
+        return Assessment(Verdict.REJECTED, f"value {plain(reading.value)} is beyond the counter's width"
+                                            f" (it rolls over at {plain(rules.rollover_at)})")
     rollover = False
     if before is not None and not _reset_between(resets, before.read_time, reading.read_time):
         verdict = _judge_step(before, reading, rules)
@@ -117,7 +122,7 @@ def assess(reading: Reading, before: Reading | None, after: Reading | None, rese
     if after is not None and not _reset_between(resets, reading.read_time, after.read_time):
         verdict = _judge_step(reading, after, rules)
         if isinstance(verdict, Assessment):
-            return Assessment(Verdict.REJECTED, f"a later reading ({after.value} at {after.read_time.isoformat()})"
+            return Assessment(Verdict.REJECTED, f"a later reading ({plain(after.value)} at {after.read_time.isoformat()})"
                                                 f" is lower: {verdict.reason}")
     return Assessment(Verdict.ACCEPTED, rollover=rollover)
 
@@ -127,7 +132,7 @@ def _judge_step(earlier: Reading, later: Reading, rules: RegisterRules) -> Asses
         return False
     step = _forward_step(earlier.value, later.value, rules)
     if step is None:
-        return Assessment(Verdict.REJECTED, f"counter went backwards from {earlier.value} to {later.value};"
+        return Assessment(Verdict.REJECTED, f"counter went backwards from {plain(earlier.value)} to {plain(later.value)};"
                                             f" record a meter reset if the board or device was swapped")
     return step[1]
 

@@ -1,0 +1,122 @@
+"""Meter readings as copier billing needs them: rollovers, resets, rejects, duplicates, estimates."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from fleetops.fleet.v1 import meters_pb2 as mpb
+
+from tests.fleet.fleet_factory import Fleet, at, stamp
+
+ACCEPTED, DUPLICATE, REJECTED = (mpb.READING_OUTCOME_ACCEPTED, mpb.READING_OUTCOME_DUPLICATE,
+                                 mpb.READING_OUTCOME_REJECTED)
+
+
+def test_usage_counts_across_a_rollover(fleet):
+    f = Fleet(fleet.channel)
+    printer = f.printer(rollover_at="10000000")
+    result = f.read(printer, (at(1), "9999000"), (at(10), "9999900"), (at(20), "400"), (at(31), "1400"))
+    assert [r.outcome for r in result.results] == [ACCEPTED] * 4
+    assert [r.rollover for r in result.results] == [False, False, True, False]
+    usage = f.usage(printer, at(1), at(31))
+    # 9,999,000 -> 9,999,900 (900) -> wraps at 10,000,000 to 400 (100 + 400) -> 1,400 (1,000)
+    assert usage.quantity == str(900 + 100 + 400 + 1000)
+    assert usage.rollovers == 1
+    assert usage.start.kind == usage.end.kind == mpb.ENDPOINT_KIND_ACTUAL
+
+
+def test_usage_counts_across_a_recorded_reset(fleet):
+    f = Fleet(fleet.channel)
+    printer = f.printer()
+    f.read(printer, (at(1), "50000"), (at(10), "52000"))
+    f.stub.RecordMeterReset(mpb.RecordMeterResetRequest(reset=mpb.MeterReset(
+        asset=printer.name, register="mono_impressions", reset_time=stamp(at(12)), value_before="52500",
+        value_after="0", reason="controller board swapped")))
+    result = f.read(printer, (at(20), "1200"), (at(31), "3000"))
+    assert [r.outcome for r in result.results] == [ACCEPTED, ACCEPTED]
+    usage = f.usage(printer, at(1), at(31))
+    # 50,000 -> 52,000 -> 52,500 at the reset (2,500), then 0 -> 3,000 on the new board (3,000)
+    assert usage.quantity == str(2500 + 3000)
+    assert usage.resets == 1
+
+
+def test_backward_reading_is_rejected_with_a_clear_reason(fleet):
+    f = Fleet(fleet.channel)
+    printer = f.printer()
+    f.read(printer, (at(1), "120000"))
+    result = f.read(printer, (at(2), "90000"), (at(3), "121000"))
+    rejected, accepted = result.results
+    assert rejected.outcome == REJECTED and accepted.outcome == ACCEPTED
+    assert "backwards from 120000 to 90000" in rejected.reason
+    assert rejected.field == "readings[0].value"
+    assert (result.accepted_count, result.rejected_count) == (1, 1)
+    assert f.usage(printer, at(1), at(3)).quantity == "1000"
+
+
+def test_small_backward_jitter_is_tolerated_without_usage(fleet):
+    f = Fleet(fleet.channel)
+    printer = f.printer(jitter="5")
+    result = f.read(printer, (at(1), "1000"), (at(2), "997"), (at(3), "1010"))
+    assert [r.outcome for r in result.results] == [ACCEPTED] * 3
+    assert f.usage(printer, at(1), at(3)).quantity == "10"
+    assert f.read(printer, (at(4), "1000")).results[0].outcome == REJECTED  # 10 back is beyond 5
+
+
+def test_late_reading_is_judged_against_both_neighbours(fleet):
+    f = Fleet(fleet.channel)
+    printer = f.printer()
+    f.read(printer, (at(1), "1000"), (at(10), "2000"))
+    too_high = f.read(printer, (at(5), "2500")).results[0]
+    assert too_high.outcome == REJECTED and "later reading" in too_high.reason
+    assert f.read(printer, (at(5), "1500")).results[0].outcome == ACCEPTED
+
+
+def test_duplicate_reading_is_idempotent_and_conflict_is_rejected(fleet):
+    f = Fleet(fleet.channel)
+    printer = f.printer()
+    assert f.read(printer, (at(1), "500")).results[0].outcome == ACCEPTED
+    assert f.read(printer, (at(1), "500")).results[0].outcome == DUPLICATE
+    conflict = f.read(printer, (at(1), "501")).results[0]
+    assert conflict.outcome == REJECTED and "different value (500)" in conflict.reason
+    listed = f.stub.ListMeterReadings(mpb.ListMeterReadingsRequest(asset=printer.name)).readings
+    assert [r.value for r in listed] == ["500"]
+
+
+def test_missing_end_read_is_estimated_from_trailing_average_and_flagged(fleet):
+    f = Fleet(fleet.channel)
+    printer = f.printer()
+    f.read(printer, (at(1), "10000"), (at(11), "11000"), (at(21), "12000"))  # 100 pages a day
+    usage = f.usage(printer, at(1), at(31))
+    assert usage.start.kind == mpb.ENDPOINT_KIND_ACTUAL
+    assert usage.end.kind == mpb.ENDPOINT_KIND_ESTIMATED
+    assert usage.end.reading_time == stamp(at(21))
+    assert usage.quantity == "3000"  # 2,000 read + 10 days x 100 estimated
+    assert usage.end.counter_value == "13000"
+
+
+def test_bad_readings_are_reported_per_index_and_the_rest_recorded(fleet):
+    f = Fleet(fleet.channel)
+    printer = f.printer()
+    readings = [mpb.MeterReading(asset=printer.name, register="mono_impressions", value="12x", read_time=stamp(at(1))),
+                mpb.MeterReading(asset=printer.name, register="toner_cartridges", value="1", read_time=stamp(at(1))),
+                mpb.MeterReading(asset="assets/ghost", register="mono_impressions", value="1", read_time=stamp(at(1))),
+                mpb.MeterReading(asset=printer.name, register="mono_impressions", value="100", read_time=stamp(at(1)))]
+    results = f.stub.RecordMeterReadings(mpb.RecordMeterReadingsRequest(readings=readings)).results
+    assert [(r.index, r.outcome) for r in results] == [(0, REJECTED), (1, REJECTED), (2, REJECTED), (3, ACCEPTED)]
+    assert [r.field for r in results[:3]] == ["readings[0].value", "readings[1].register", "readings[2].asset"]
+
+
+def test_oversized_batch_is_refused(fleet):
+    f = Fleet(fleet.channel)
+    reading = mpb.MeterReading(asset="assets/x", register="mono_impressions", value="1", read_time=stamp(at(1)))
+    with pytest.raises(grpc.RpcError) as caught:
+        f.stub.RecordMeterReadings(mpb.RecordMeterReadingsRequest(readings=[reading] * 10_001))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_usage_of_unknown_asset_is_not_found(fleet):
+    f = Fleet(fleet.channel)
+    with pytest.raises(grpc.RpcError) as caught:
+        f.stub.GetUsage(mpb.GetUsageRequest(assets=["assets/ghost"], register="mono_impressions",
+                                            start_time=stamp(at(1)), end_time=stamp(at(2))))
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
