@@ -176,3 +176,15 @@ def test_kpis_count_active_assets_utilisation_and_end_of_life(fleet):
     assert kpis.active_assets == 1 and kpis.installed_assets == 2
     assert kpis.assets_past_expected_life == 1
     assert kpis.utilisation == "1.0000"  # (6,000 + 0) / (3,000 + 3,000)
+
+
+def test_metrics_show_assets_by_class_and_state_and_readings_by_result(fleet):
+    import urllib.request
+    f = Fleet(fleet.channel)
+    printer = f.printer()
+    f.read(printer, (at(1), "10"), (at(2), "5"))
+    with urllib.request.urlopen(fleet.metrics_url, timeout=5) as response:
+        text = response.read().decode()
+    assert 'fleetops_fleet_assets{device_class="printer",state="active"}' in text
+    assert 'fleetops_fleet_meter_readings_total{result="rejected"}' in text
+    assert "asset-" not in text  # no per-asset labels

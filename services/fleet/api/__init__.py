@@ -9,6 +9,7 @@ from services.fleet.api.assets import AssetMethods
 from services.fleet.api.catalog import CatalogMethods
 from services.fleet.api.fleet_import import ImportMethods
 from services.fleet.api.meters import MeterMethods
+from services.fleet.fleet_metrics import FleetGauges
 from services.fleet.store import IdempotencyRecord
 from services.runtime.crud import StandardMethods
 from services.runtime.server import Runtime
@@ -21,3 +22,4 @@ class FleetApi(CatalogMethods, AssetMethods, MeterMethods, ImportMethods, pb_grp
         self._tokens = runtime.page_tokens
         self._readings_recorded = Counter("fleetops_fleet_meter_readings", "Meter readings recorded, by result.",
                                           ["result"], registry=runtime.metrics.registry)
+        runtime.metrics.registry.register(FleetGauges(runtime.database))

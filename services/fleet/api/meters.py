@@ -93,11 +93,15 @@ class MeterMethods:
         assets = asset_registers(session, (p.asset_id for p in parsed), lock=True)
         rules_of: dict[tuple[str, str], RegisterRules] = {}
         valid: list[_Parsed] = []
+        specs_of_model: dict[str, dict] = {}
         for p in parsed:
             if p.asset_id not in assets:
                 results[p.index] = _rejected(p.index, f"readings[{p.index}].asset", f"assets/{p.asset_id} does not exist")
                 continue
-            specs = {spec.code: spec for spec in register_specs(assets[p.asset_id][1])}
+            model_id, registers = assets[p.asset_id]
+            if model_id not in specs_of_model:
+                specs_of_model[model_id] = {spec.code: spec for spec in register_specs(registers)}
+            specs = specs_of_model[model_id]
             if p.register not in specs:
                 results[p.index] = _rejected(p.index, f"readings[{p.index}].register",
                                              f"the asset's model reports no register {p.register!r};"
