@@ -1,0 +1,97 @@
+"""Rated invoice lines: every amount with the contract, charge, asset, reads and rate behind it."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, replace
+from datetime import date
+from decimal import Decimal
+
+from services.invoicing.domain.contracts import BillingPeriod
+from services.invoicing.domain.plans import Register
+from services.invoicing.domain.usage import MeterRead
+
+
+class LineKind(enum.Enum):
+    FIXED_FEE = "FIXED_FEE"
+    USAGE = "USAGE"
+    OUTPUT = "OUTPUT"
+    TAKE_OR_PAY_SHORTFALL = "TAKE_OR_PAY_SHORTFALL"
+    OUTCOME_SHARE = "OUTCOME_SHARE"
+    ONE_OFF = "ONE_OFF"
+    AVAILABILITY_CREDIT = "AVAILABILITY_CREDIT"
+    MINIMUM_COMMITMENT_TRUE_UP = "MINIMUM_COMMITMENT_TRUE_UP"
+    DISCOUNT = "DISCOUNT"
+
+
+# What a minimum commitment counts and a discount without `applies_to` reduces.
+COMMITTED_KINDS = frozenset({LineKind.FIXED_FEE, LineKind.USAGE, LineKind.OUTPUT,
+                             LineKind.TAKE_OR_PAY_SHORTFALL, LineKind.OUTCOME_SHARE})
+
+
+@dataclass(frozen=True, slots=True)
+class PriceBand:
+    quantity: Decimal
+    unit_price: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class UsageTrace:
+    """The annex row behind a usage or output line."""
+
+    register: Register
+    start_read: MeterRead
+    end_read: MeterRead
+    measured_quantity: Decimal  # from start_read to end_read
+    estimate_already_billed: Decimal
+    allowance: Decimal  # the device's prorated allowance (its contribution when pooled)
+    allowance_used: Decimal
+    bands: tuple[PriceBand, ...]  # the rate: one band, or one per graduated tier reached
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceLine:
+    """One rated amount, already rounded to the currency's minor unit (half up), never re-rounded."""
+
+    contract_id: str
+    charge_id: str
+    kind: LineKind
+    description: str
+    site: str
+    cost_centre: str
+    quantity: Decimal
+    unit_price: Decimal | None  # None when the rate is banded (see usage.bands) or a computed amount
+    amount: Decimal
+    tax_category: str
+    service_start: date
+    service_end: date  # exclusive
+    recurring_months: int  # months of service the amount pays for; 0 for one-off charges
+    asset: str = ""
+    estimated: bool = False
+    usage: UsageTrace | None = None
+    work_order: str = ""
+    note: str = ""
+
+    @property
+    def recurring(self) -> bool:
+        return self.recurring_months > 0
+
+    def negated(self) -> InvoiceLine:
+        return replace(self, quantity=-self.quantity, amount=-self.amount)
+
+
+@dataclass(frozen=True, slots=True)
+class RatedContract:
+    contract_id: str
+    customer: str
+    currency: str
+    issuing_entity: str
+    purchase_order: str
+    plan_id: str
+    plan_version: int
+    period: BillingPeriod
+    lines: tuple[InvoiceLine, ...]
+
+    @property
+    def subtotal(self) -> Decimal:
+        return sum((line.amount for line in self.lines), Decimal(0))
