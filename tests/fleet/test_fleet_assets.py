@@ -188,3 +188,11 @@ def test_metrics_show_assets_by_class_and_state_and_readings_by_result(fleet):
     assert 'fleetops_fleet_assets{device_class="printer",state="active"}' in text
     assert 'fleetops_fleet_meter_readings_total{result="rejected"}' in text
     assert "asset-" not in text  # no per-asset labels
+
+
+def test_batch_get_returns_found_assets_in_order_and_names_the_missing(fleet):
+    f = Fleet(fleet.channel)
+    first, second = f.printer(), f.printer()
+    response = f.stub.BatchGetAssets(pb.BatchGetAssetsRequest(names=[second.name, "assets/ghost", first.name]))
+    assert [a.name for a in response.assets] == [second.name, first.name]
+    assert list(response.missing) == ["assets/ghost"]

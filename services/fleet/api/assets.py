@@ -19,6 +19,7 @@ from services.runtime.repository import NamedRows
 from services.runtime.resources import NamePattern, check_etag, to_timestamp
 
 ASSETS = NamePattern("assets/{asset}")
+MAX_BATCH_GET = 1000
 _STATE_TO_PROTO = {state.value: res.AssetState.Value(f"ASSET_STATE_{state.value}") for state in AssetState}
 _STATE_FROM_PROTO = {v: k for k, v in _STATE_TO_PROTO.items()}
 _MODE_TO_PROTO = {mode.value: res.AcquisitionMode.Value(f"ACQUISITION_MODE_{mode.value}") for mode in AcquisitionMode}
@@ -97,6 +98,18 @@ class AssetMethods:
 
     def GetAsset(self, request: pb.GetAssetRequest, context) -> res.Asset:
         return self._standard.get(ASSET_COLLECTION, request.name)
+
+    def BatchGetAssets(self, request: pb.BatchGetAssetsRequest, context) -> pb.BatchGetAssetsResponse:
+        if len(request.names) > MAX_BATCH_GET:
+            raise InvalidArgument.field("names", f"at most {MAX_BATCH_GET} names per call")
+        keys = [ASSETS.key(name, f"names[{i}]") for i, name in enumerate(request.names)]
+        with self._db.unit_of_work() as session:
+            rows = {r.id: r for r in session.scalars(select(AssetRow).where(AssetRow.id.in_(keys)))}
+            consents = dict(session.execute(select(CustomerRow.id, CustomerRow.data_collection_consent).where(
+                CustomerRow.id.in_({r.customer_id for r in rows.values()}))).all())
+            return pb.BatchGetAssetsResponse(
+                assets=[asset_to_proto(rows[k], consents[rows[k].customer_id]) for k in keys if k in rows],
+                missing=[name for name, k in zip(request.names, keys, strict=True) if k not in rows])
 
     def ListAssets(self, request: pb.ListAssetsRequest, context) -> pb.ListAssetsResponse:
         device_class = DEVICE_CLASS_FROM_PROTO.get(request.device_class)
