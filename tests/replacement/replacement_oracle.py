@@ -1,8 +1,9 @@
 """Exact dynamic program over the assets' states, and the seeded random small instances.
 
-The DP knows nothing of cohorts, vintages or the MIP: its state is the (model, age) of every asset
-(assets of one cohort are interchangeable, so a state is the multiset of (cohort, model, age)), and it
-re-derives every cost from the raw tables, so it checks the optimizer and the shared cost function.
+The DP knows nothing of arcs, flows or the MIP: its state is the (model, age) of every asset
+(assets of one cohort are interchangeable, so a state is the multiset of (cohort, model, age)),
+and it re-derives every cost from the raw tables, so it checks both the optimizer and the shared
+cost function.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from services.fleet.replacement.problem import (
     Problem,
 )
 
-# (cohort index, model or None while empty, age, still the original asset)
-AssetState = tuple[int, str | None, int, bool]
+# (cohort index, model or "" while empty, age, still the original asset)
+AssetState = tuple[int, str, int, bool]
 State = tuple[tuple[AssetState, int], ...]
 
 
@@ -42,10 +43,12 @@ def _running_cost(problem: Problem, asset: AssetState) -> float:
     )
 
 
-def _choices(problem: Problem, asset: AssetState, count: int) -> list[tuple[int, ...]]:
+class TooLarge(Exception):
+    """The instance needs more DP transitions than the caller allowed."""
+
+
+def _splits(count: int, options: int) -> list[tuple[int, ...]]:
     """Ways to split `count` identical assets into (kept, bought of each candidate...)."""
-    cohort = problem.cohorts[asset[0]]
-    options = len(cohort.candidates) + 1
     splits = []
     for bars in itertools.combinations(range(count + options - 1), options - 1):
         edges = (-1, *bars, count + options - 1)
@@ -55,25 +58,81 @@ def _choices(problem: Problem, asset: AssetState, count: int) -> list[tuple[int,
 
 def _may_keep(problem: Problem, asset: AssetState) -> bool:
     _, model_name, age, _ = asset
-    if model_name is None:
+    if not model_name:
         return False
     max_age = problem.models[model_name].max_age
     return max_age is None or age < max_age
 
 
-def optimal_cost(problem: Problem) -> float:
-    """Minimum net present cost over all plans, `math.inf` when no plan meets the limits."""
+def _entry_moves(problem: Problem, asset: AssetState, count: int, t: int) -> list[tuple]:
+    """What each split of `count` assets in state `asset` does in period t:
+    (installed, capital, running cost, next states, capacity per demand)."""
+    cohort_index, model_name, age, _ = asset
+    cohort = problem.cohorts[cohort_index]
+    moves = []
+    for keep, *bought in _splits(count, len(cohort.candidates) + 1):
+        if keep and not _may_keep(problem, asset):
+            continue
+        operating = [(asset, keep)] if keep else []
+        installed = 0
+        capital = 0.0
+        for name, number in zip(cohort.candidates, bought):
+            if number:
+                model = problem.models[name]
+                installed += number
+                capital += number * model.price * (1 + model.price_trend) ** t
+                if model_name:
+                    capital -= number * _at(problem.models[model_name].residual_value, age)
+                operating.append(((cohort_index, name, 0, False), number))
+        running = sum(n * _running_cost(problem, a) for a, n in operating)
+        following = tuple(((a[0], a[1], a[2] + 1, a[3]), n) for a, n in operating)
+        capacity = tuple(
+            (
+                sum(n * problem.models[a[1]].capacity for a, n in operating)
+                if cohort.name in demand.cohorts
+                else 0
+            )
+            for demand in problem.demands
+        )
+        moves.append((installed, capital, running, following, capacity))
+    return moves
+
+
+def optimal_cost(problem: Problem, max_transitions: int = 10**12) -> float:
+    """Minimum net present cost over all plans, `math.inf` when no plan meets the limits.
+
+    Raises TooLarge past `max_transitions` state transitions.
+    """
     start: Counter[AssetState] = Counter()
     for i, cohort in enumerate(problem.cohorts):
-        start[(i, cohort.model, cohort.age or 0, True)] += cohort.count
-    layer: dict[State, float] = {tuple(sorted(start.items(), key=repr)): 0.0}
+        start[(i, cohort.model or "", cohort.age or 0, True)] += cohort.count
+    layer: dict[State, float] = {tuple(sorted(start.items())): 0.0}
+    transitions = 0
     for t in range(problem.periods):
         following: dict[State, float] = {}
+        cache: dict[tuple[AssetState, int], list[tuple]] = {}
+        discount = problem.discount(t)
         for state, value in layer.items():
-            for next_state, cost in _transitions(problem, state, t):
-                total = value + problem.discount(t) * cost
-                if total < following.get(next_state, math.inf):
-                    following[next_state] = total
+            per_entry = []
+            for entry in state:
+                if entry not in cache:
+                    cache[entry] = _entry_moves(problem, entry[0], entry[1], t)
+                per_entry.append(cache[entry])
+            for combination in itertools.product(*per_entry):
+                transitions += 1
+                if transitions > max_transitions:
+                    raise TooLarge
+                cost = _period_cost(problem, combination, t)
+                if cost is None:
+                    continue
+                merged: Counter[AssetState] = Counter()
+                for move in combination:
+                    for asset, number in move[3]:
+                        merged[asset] += number
+                key = tuple(sorted(merged.items()))
+                total = value + discount * cost
+                if total < following.get(key, math.inf):
+                    following[key] = total
         layer = following
     best = math.inf
     end = problem.discount(problem.periods)
@@ -83,50 +142,20 @@ def optimal_cost(problem: Problem) -> float:
     return best
 
 
-def _transitions(problem: Problem, state: State, t: int):
-    per_asset = [_choices(problem, asset, count) for asset, count in state]
-    for split in itertools.product(*per_asset):
-        if any(keep and not _may_keep(problem, asset) for (asset, _), (keep, *_) in zip(state, split)):
-            continue
-        outcome = _apply(problem, state, split, t)
-        if outcome is not None:
-            yield outcome
-
-
-def _apply(problem: Problem, state: State, split, t: int):
-    following: Counter[AssetState] = Counter()
-    installed = 0
-    capital = 0.0
-    running = 0.0
-    for (asset, _), (keep, *bought) in zip(state, split):
-        cohort_index, model_name, age, original = asset
-        cohort = problem.cohorts[cohort_index]
-        operating: list[tuple[AssetState, int]] = [(asset, keep)] if keep else []
-        for name, number in zip(cohort.candidates, bought):
-            if number:
-                model = problem.models[name]
-                installed += number
-                capital += number * model.price * (1 + model.price_trend) ** t
-                if model_name is not None:
-                    capital -= number * _at(problem.models[model_name].residual_value, age)
-                operating.append(((cohort_index, name, 0, False), number))
-        for running_asset, number in operating:
-            running += number * _running_cost(problem, running_asset)
-            following[(running_asset[0], running_asset[1], running_asset[2] + 1, running_asset[3])] += number
+def _period_cost(problem: Problem, combination: tuple, t: int) -> float | None:
+    """The period's nominal cost, or None when a limit is broken."""
+    installed = sum(move[0] for move in combination)
+    capital = sum(move[1] for move in combination)
     if installed:
         capital += problem.batch_fixed_cost
     if problem.crew is not None and installed > problem.crew[t]:
         return None
     if problem.budget is not None and capital > problem.budget[t] + 1e-9:
         return None
-    for demand in problem.demands:
-        members = {problem.cohorts.index(problem.cohort(name)) for name in demand.cohorts}
-        covered = sum(
-            n * problem.models[a[1]].capacity for a, n in following.items() if a[0] in members
-        )
-        if covered < demand.required[t] - 1e-9:
+    for d, demand in enumerate(problem.demands):
+        if sum(move[4][d] for move in combination) < demand.required[t] - 1e-9:
             return None
-    return tuple(sorted(following.items(), key=repr)), capital + running
+    return capital + sum(move[2] for move in combination)
 
 
 def random_problem(seed: int) -> Problem:
@@ -166,7 +195,9 @@ def random_problem(seed: int) -> Problem:
         fitted = None
         if not empty and rng.random() < 0.3:
             fitted = CostCurve(tuple(rng.randint(3, 15) * 10 for _ in range(6)), (), "fitted")
-        candidates = tuple(rng.sample(names, 1 if assets > 4 else rng.randint(1, min(2, len(names)))))
+        candidates = tuple(
+            rng.sample(names, 1 if assets > 4 else rng.randint(1, min(2, len(names))))
+        )
         cohorts.append(
             Cohort(
                 name=f"c{kind}",
@@ -180,13 +211,15 @@ def random_problem(seed: int) -> Problem:
         )
     budget = None
     if rng.random() < 0.5:
-        budget = tuple(rng.randint(1, 2 * assets) * 500 for _ in range(periods))
+        budget = tuple(rng.randint(2, 2 * assets + 2) * 500 for _ in range(periods))
     crew = tuple(rng.randint(1, assets) for _ in range(periods)) if rng.random() < 0.4 else None
     demands = ()
     if rng.random() < 0.3:
         members = tuple(c.name for c in cohorts if rng.random() < 0.7) or (cohorts[0].name,)
         need = sum(c.count for c in cohorts if c.name in members)
-        demands = (Demand("d", members, tuple(rng.randint(0, 3 * need // 2) for _ in range(periods))),)
+        demands = (
+            Demand("d", members, tuple(rng.randint(0, 3 * need // 2) for _ in range(periods))),
+        )
     return Problem(
         periods=periods,
         models=models,

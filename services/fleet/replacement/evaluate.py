@@ -65,16 +65,22 @@ def evaluate(problem: Problem, plan: Sequence[PositionPlan]) -> Evaluation:
             violations.append(
                 f"{cohort.name}: plan covers {positions[cohort.name]} of {cohort.count} positions"
             )
-    _check_period_limits(problem, periods, capacity, violations)
+    coverage = {
+        demand.name: [
+            sum(capacity[name][t] for name in demand.cohorts) for t in range(problem.periods)
+        ]
+        for demand in problem.demands
+    }
+    _check_period_limits(problem, periods, coverage, violations)
     net_present_cost = sum(problem.discount(c.period) * c.net for c in periods)
     net_present_cost -= problem.discount(problem.periods) * terminal_value
-    return Evaluation(net_present_cost, periods, terminal_value, violations)
+    return Evaluation(net_present_cost, periods, terminal_value, violations, coverage)
 
 
 def _check_period_limits(
     problem: Problem,
     periods: list[PeriodCost],
-    capacity: dict[str, list[float]],
+    coverage: dict[str, list[float]],
     violations: list[str],
 ) -> None:
     """Batch costs are added here, then budget, crew and demand are checked."""
@@ -83,11 +89,15 @@ def _check_period_limits(
         if cost.replacements:
             cost.batch = problem.batch_fixed_cost
         if problem.budget is not None and _exceeds(cost.capital, problem.budget[t]):
-            violations.append(f"period {t}: capital {cost.capital:.2f} over budget {problem.budget[t]}")
+            violations.append(
+                f"period {t}: capital {cost.capital:.2f} over budget {problem.budget[t]}"
+            )
         if problem.crew is not None and cost.replacements > problem.crew[t]:
-            violations.append(f"period {t}: {cost.replacements} installations over crew {problem.crew[t]}")
+            violations.append(
+                f"period {t}: {cost.replacements} installations over crew {problem.crew[t]}"
+            )
         for demand in problem.demands:
-            covered = sum(capacity[name][t] for name in demand.cohorts)
+            covered = coverage[demand.name][t]
             if _exceeds(demand.required[t], covered):
                 violations.append(
                     f"period {t}: demand {demand.name} needs {demand.required[t]}, has {covered}"

@@ -33,8 +33,10 @@ def _rule_plan(
         model, age = cohort.model, cohort.age or 0
         steps = []
         for t in range(problem.periods):
-            if model is None or not problem.models[model].may_operate_at(age) or wants_replacement(
-                problem.models[model], age
+            if (
+                model is None
+                or not problem.models[model].may_operate_at(age)
+                or wants_replacement(problem.models[model], age)
             ):
                 steps.append(Replacement(t, successor))
                 model, age = successor, 0
@@ -74,7 +76,7 @@ def _model_before(cohort: Cohort, group: PositionPlan, period: int) -> str | Non
 
 
 def replacement_leads(problem: Problem, plan: Sequence[PositionPlan]) -> list[Lead]:
-    """Replacements planned within `problem.lead_window` periods, soonest first, merged per cohort."""
+    """Replacements within `problem.lead_window` periods, soonest first, merged per cohort."""
     merged: dict[tuple[int, str, str | None, str], Lead] = {}
     for group in plan:
         cohort = problem.cohort(group.cohort)
@@ -95,4 +97,6 @@ def replacement_leads(problem: Problem, plan: Sequence[PositionPlan]) -> list[Le
                 estimated_value=value + (known.estimated_value if known else 0.0),
                 asset_ids=(known.asset_ids if known else ()) + group.asset_ids,
             )
-    return sorted(merged.values(), key=lambda lead: (lead.period, -lead.estimated_value, lead.cohort))
+    return sorted(
+        merged.values(), key=lambda lead: (lead.period, -lead.estimated_value, lead.cohort)
+    )

@@ -92,7 +92,7 @@ class Cohort:
 
 @dataclass(frozen=True)
 class Demand:
-    """Capacity (sum of `AssetModel.capacity` of operating assets of `cohorts`) needed per period."""
+    """Capacity needed per period: sum of `AssetModel.capacity` over operating assets of `cohorts`."""
 
     name: str
     cohorts: tuple[str, ...]
@@ -143,12 +143,17 @@ class Problem:
 
 @dataclass(frozen=True)
 class SolveParams:
-    """Solver settings. `relative_gap` 0 asks for a proven optimum within the time limit."""
+    """Solver settings.
+
+    `relative_gap` 0 asks for a proven optimum within the time limit. Models with more columns
+    than `full_model_columns` are solved by column generation then MIP (see solver.py).
+    """
 
     time_limit_s: float = 10.0
     num_workers: int = 1
     relative_gap: float = 0.0
     solver: str = "SCIP"
+    full_model_columns: int = 20_000
     log: bool = False
 
 
@@ -182,7 +187,11 @@ class PeriodCost:
     @property
     def net(self) -> float:
         return (
-            self.purchases + self.batch + self.maintenance + self.failure + self.energy
+            self.purchases
+            + self.batch
+            + self.maintenance
+            + self.failure
+            + self.energy
             - self.trade_ins
         )
 
@@ -200,6 +209,7 @@ class Evaluation:
     periods: list[PeriodCost]
     terminal_value: float
     violations: list[str] = field(default_factory=list)
+    coverage: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def feasible(self) -> bool:

@@ -1,152 +1,153 @@
-"""`solve(problem, params)`: build the cohort flow MIP, solve it, decode and re-cost the plan."""
+"""`solve(problem, params)`: build the cohort flow MIP, solve it, decode and re-cost the plan.
+
+Models up to `params.full_model_columns` columns are solved whole by the MIP solver, so "optimal"
+is the exact optimum. Larger ones price the optional arcs in on the LP (`pricing.py`) and round
+the LP's paths to integer counts with a small MIP (`rounding.py`); their best bound is the
+Lagrangian bound from pricing, so the reported gap is a true one. If rounding fails, the MIP runs
+over the generated arcs.
+"""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 from ortools.linear_solver import linear_solver_pb2, pywraplp
 
+from services.fleet.replacement.decode import decode_plan
 from services.fleet.replacement.evaluate import evaluate
-from services.fleet.replacement.formulation import FlowModel, Vintage, build_flow_model
+from services.fleet.replacement.formulation import build_flow_model
 from services.fleet.replacement.policies import evaluate_baselines, replacement_leads
+from services.fleet.replacement.pricing import price_columns
 from services.fleet.replacement.problem import (
+    Evaluation,
     PositionPlan,
     Problem,
-    Replacement,
     Solution,
     SolveParams,
 )
+from services.fleet.replacement.rounding import round_lp
+from services.fleet.replacement.sparse import FrozenModel
 from services.fleet.replacement.validation import validate
 
-_STATUS = {
-    pywraplp.Solver.OPTIMAL: "optimal",
-    pywraplp.Solver.FEASIBLE: "feasible",
-    pywraplp.Solver.INFEASIBLE: "infeasible",
-}
+_HAS_SOLUTION = (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE)
 
 
-def solve(problem: Problem, params: SolveParams = SolveParams()) -> Solution:
-    started = time.perf_counter()
-    validate(problem)
-    flow = build_flow_model(problem)
+def _solve_mip(
+    model: FrozenModel, selected: np.ndarray, params: SolveParams, deadline: float
+) -> tuple[int, np.ndarray | None, float]:
+    """(solver status, values of all columns or None, the solver's best bound)."""
     solver = pywraplp.Solver.CreateSolver(params.solver)
     if solver is None:
         raise ValueError(f"MIP solver {params.solver!r} is not available")
-    error = solver.LoadModelFromProto(flow.proto)
+    error = solver.LoadModelFromProto(model.to_proto(selected))
     if error:
         raise RuntimeError(f"flow model rejected: {error}")
     solver.SetNumThreads(params.num_workers)
-    remaining = params.time_limit_s - (time.perf_counter() - started)
-    solver.SetTimeLimit(max(1, int(1000 * remaining)))
+    solver.SetTimeLimit(max(1, int(1000 * (deadline - time.perf_counter()))))
     if params.log:
         solver.EnableOutput()
     settings = pywraplp.MPSolverParameters()
     settings.SetDoubleParam(settings.RELATIVE_MIP_GAP, params.relative_gap)
-    result = solver.Solve(settings)
-    status = _STATUS.get(result, "unknown")
-    model_size = {
-        "variables": solver.NumVariables(),
-        "constraints": solver.NumConstraints(),
-        "cohorts": len(problem.cohorts),
-        "positions": sum(c.count for c in problem.cohorts),
-    }
-    baselines = evaluate_baselines(problem)
-    if status not in ("optimal", "feasible"):
-        seconds = time.perf_counter() - started
-        return Solution(status, None, None, None, seconds, [], None, baselines, [], model_size)
+    status = solver.Solve(settings)
+    if status not in _HAS_SOLUTION:
+        return status, None, -np.inf
     response = linear_solver_pb2.MPSolutionResponse()
     solver.FillSolutionResponseProto(response)
-    values = np.rint(np.array(response.variable_value)).astype(np.int64)
+    values = np.zeros(model.size, dtype=np.int64)
+    values[selected] = np.rint(np.array(response.variable_value)).astype(np.int64)
+    return status, values, solver.Objective().BestBound()
+
+
+def solve(problem: Problem, params: SolveParams = SolveParams()) -> Solution:
+    started = time.perf_counter()
+    deadline = started + params.time_limit_s
+    validate(problem)
+    flow = build_flow_model(problem)
+    model = flow.sparse
+    selected = np.arange(model.size)
+    priced_bound = -np.inf
+    size = {
+        "variables_full_model": int(model.size),
+        "constraints": int(len(model.row_lower)),
+        "cohorts": len(problem.cohorts),
+        "positions": sum(c.count for c in problem.cohorts),
+        "pricing_rounds": 0,
+    }
+    if model.size > params.full_model_columns:
+        counts = np.array([c.count for c in problem.cohorts])
+        priced = price_columns(flow, counts, problem.periods, deadline, params.num_workers)
+        if priced is not None:
+            lp, columns = priced
+            selected = columns.selected
+            priced_bound = columns.lower_bound
+            size.update(
+                variables=len(selected),
+                pricing_rounds=columns.rounds,
+                pricing_converged=int(columns.converged),
+            )
+            values = round_lp(problem, flow, lp, params, deadline)
+            if values is not None:
+                plan = decode_plan(problem, flow, values)
+                evaluation = evaluate(problem, plan)
+                if evaluation.feasible:
+                    return _solution(
+                        problem, params, plan, evaluation, priced_bound, False, started, size
+                    )
+    size["variables"] = int(len(selected))
+    status, values, solver_bound = _solve_mip(model, selected, params, deadline)
+    if values is None:
+        label = (
+            "infeasible"
+            if status == pywraplp.Solver.INFEASIBLE and len(selected) == model.size
+            else "unknown"
+        )
+        baselines = evaluate_baselines(problem)
+        seconds = time.perf_counter() - started
+        return Solution(label, None, None, None, seconds, [], None, baselines, [], size)
     plan = decode_plan(problem, flow, values)
     evaluation = evaluate(problem, plan)
-    if evaluation.violations:
-        raise RuntimeError(f"decoded plan breaks the model: {evaluation.violations[:3]}")
-    best_bound = min(solver.Objective().BestBound(), evaluation.net_present_cost)
-    total_cost = evaluation.net_present_cost
-    gap = (total_cost - best_bound) / max(1.0, abs(total_cost))
-    seconds = time.perf_counter() - started
-    return Solution(
-        status=status,
-        total_cost=total_cost,
-        best_bound=best_bound,
-        gap=gap,
-        seconds=seconds,
-        plan=plan,
-        evaluation=evaluation,
-        baselines=baselines,
-        leads=replacement_leads(problem, plan),
-        model_size=model_size,
+    exact = len(selected) == model.size
+    bound = solver_bound if exact else priced_bound
+    return _solution(
+        problem,
+        params,
+        plan,
+        evaluation,
+        bound,
+        exact and status == pywraplp.Solver.OPTIMAL,
+        started,
+        size,
     )
 
 
-@dataclass
-class _Group:
-    count: int
-    vintage: Vintage | None
-    steps: list[Replacement] = field(default_factory=list)
-
-
-def _take(groups: list[_Group], count: int, vintage: Vintage | None | bool = True) -> list[_Group]:
-    """Remove `count` positions from `groups`, splitting one if needed.
-
-    `vintage` limits the choice to groups holding that vintage; `True` accepts any group.
-    """
-    taken: list[_Group] = []
-    for group in groups:
-        if count == 0:
-            break
-        if group.count == 0 or (vintage is not True and group.vintage is not vintage):
-            continue
-        moved = min(group.count, count)
-        taken.append(_Group(moved, group.vintage, list(group.steps)))
-        group.count -= moved
-        count -= moved
-    if count:
-        raise RuntimeError("solution moves more positions than it holds")
-    return taken
-
-
-def _merged(cohort: str, groups: list[_Group], asset_ids: tuple[str, ...]) -> list[PositionPlan]:
-    """One entry per distinct path, asset ids handed out in order."""
-    counts: dict[tuple[Replacement, ...], int] = {}
-    for group in groups:
-        path = tuple(group.steps)
-        counts[path] = counts.get(path, 0) + group.count
-    plan = []
-    first = 0
-    for path, count in counts.items():
-        ids = asset_ids[first : first + count] if asset_ids else ()
-        plan.append(PositionPlan(cohort, count, path, ids))
-        first += count
-    return plan
-
-
-def decode_plan(problem: Problem, flow: FlowModel, values: np.ndarray) -> list[PositionPlan]:
-    """Split each cohort's integer flows into groups of positions that share one path."""
-    vintages_of: dict[int, list[Vintage]] = {}
-    for vintage in flow.vintages:
-        vintages_of.setdefault(vintage.cohort, []).append(vintage)
-    by_start = {(v.cohort, v.model, v.start): v for v in flow.vintages if not v.original}
-    plan: list[PositionPlan] = []
-    for ci, cohort in enumerate(problem.cohorts):
-        original = next((v for v in vintages_of[ci] if v.original), None)
-        groups = [_Group(cohort.count, original)]
-        for t in range(problem.periods):
-            leaving = _take(groups, cohort.count) if cohort.is_empty and t == 0 else []
-            for vintage in vintages_of[ci]:
-                var = vintage.retire_vars.get(t)
-                if var is not None and values[var]:
-                    leaving += _take(groups, int(values[var]), vintage)
-            for name in cohort.candidates:
-                arriving = _take(leaving, int(values[flow.buy_vars[(ci, name, t)]]))
-                for group in arriving:
-                    group.steps.append(Replacement(t, name))
-                    group.vintage = by_start[(ci, name, t)]
-                groups += arriving
-            if any(group.count for group in leaving):
-                raise RuntimeError("solution retires positions it does not refill")
-            groups = [group for group in groups if group.count]
-        plan += _merged(cohort.name, groups, cohort.asset_ids)
-    return plan
+def _solution(
+    problem: Problem,
+    params: SolveParams,
+    plan: list[PositionPlan],
+    evaluation: Evaluation,
+    bound: float,
+    proven: bool,
+    started: float,
+    size: dict[str, int],
+) -> Solution:
+    """Packs a feasible plan; `proven` when the MIP closed the gap on the full model."""
+    if evaluation.violations:
+        raise RuntimeError(f"plan breaks the model: {evaluation.violations[:3]}")
+    total_cost = evaluation.net_present_cost
+    best_bound = min(bound, total_cost)
+    gap = (total_cost - best_bound) / max(1.0, abs(total_cost)) if np.isfinite(best_bound) else None
+    if gap is not None and gap <= max(params.relative_gap, 1e-9):
+        proven = True
+    return Solution(
+        status="optimal" if proven else "feasible",
+        total_cost=total_cost,
+        best_bound=best_bound if np.isfinite(best_bound) else None,
+        gap=gap,
+        seconds=time.perf_counter() - started,
+        plan=plan,
+        evaluation=evaluation,
+        baselines=evaluate_baselines(problem),
+        leads=replacement_leads(problem, plan),
+        model_size=size,
+    )

@@ -67,7 +67,9 @@ def validate(problem: Problem) -> None:
         _require(len(problem.crew) == periods, "crew", f"needs {periods} values")
         _require(all(c >= 0 for c in problem.crew), "crew", "must be >= 0")
     for i, demand in enumerate(problem.demands):
-        _require(len(demand.required) == periods, f"demands[{i}].required", f"needs {periods} values")
+        _require(
+            len(demand.required) == periods, f"demands[{i}].required", f"needs {periods} values"
+        )
         for name in demand.cohorts:
             _require(name in names, f"demands[{i}].cohorts", f"unknown cohort {name}")
     _require(problem.batch_fixed_cost >= 0, "batch_fixed_cost", "must be >= 0")
