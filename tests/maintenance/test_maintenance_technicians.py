@@ -6,18 +6,19 @@ import grpc
 import pytest
 from fleetops.maintenance.v1 import maintenance_service_pb2 as pb
 from fleetops.maintenance.v1 import maintenance_service_pb2_grpc as pb_grpc
+from fleetops.maintenance.v1 import resources_pb2 as res
 from google.protobuf import field_mask_pb2
 from google.type import latlng_pb2
 
 from tests.runtime.test_runtime_edge import rich_error
 
 
-def _technician(**overrides) -> pb.Technician:
+def _technician(**overrides) -> res.Technician:
     fields = dict(display_name="Aiko Sato", skills=["printer-colour", "printer-finisher"],
                   home_base=latlng_pb2.LatLng(latitude=35.68, longitude=139.76), territory="tokyo-east",
                   time_zone="Asia/Tokyo")
     fields.update(overrides)
-    return pb.Technician(**fields)
+    return res.Technician(**fields)
 
 
 def test_create_then_list_by_territory(maintenance):
@@ -44,7 +45,7 @@ def test_bad_time_zone_and_skill_are_named(maintenance):
 def test_update_changes_only_masked_fields(maintenance):
     stub = pb_grpc.MaintenanceServiceStub(maintenance.channel)
     created = stub.CreateTechnician(pb.CreateTechnicianRequest(technician_id="dana", technician=_technician()))
-    change = pb.Technician(name=created.name, skills=["forklift-hydraulics"], etag=created.etag)
+    change = res.Technician(name=created.name, skills=["forklift-hydraulics"], etag=created.etag)
     updated = stub.UpdateTechnician(pb.UpdateTechnicianRequest(
         technician=change, update_mask=field_mask_pb2.FieldMask(paths=["skills"])))
     assert list(updated.skills) == ["forklift-hydraulics"]

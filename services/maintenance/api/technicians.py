@@ -1,32 +1,31 @@
-"""gRPC surface of the maintenance service: translate, validate, map errors. Rules live in domain/."""
+"""Technicians: the standard methods."""
 
 from __future__ import annotations
 
 from fleetops.maintenance.v1 import maintenance_service_pb2 as pb
-from fleetops.maintenance.v1 import maintenance_service_pb2_grpc as pb_grpc
+from fleetops.maintenance.v1 import resources_pb2 as res
 from google.type import latlng_pb2
 from sqlalchemy.orm import Session
 
 from services.maintenance.domain.technicians import TechnicianDetails, validate_details
-from services.maintenance.store import IdempotencyRecord, TechnicianRow
-from services.runtime.crud import Collection, StandardMethods
+from services.maintenance.store import TechnicianRow
+from services.runtime.crud import Collection
 from services.runtime.resources import NamePattern, etag_for, to_timestamp
-from services.runtime.server import Runtime
 
 TECHNICIANS = "technicians"
 
 
-def technician_to_proto(row: TechnicianRow) -> pb.Technician:
+def technician_to_proto(row: TechnicianRow) -> res.Technician:
     home = (latlng_pb2.LatLng(latitude=row.home_latitude, longitude=row.home_longitude)
             if row.home_latitude is not None else None)
-    return pb.Technician(
+    return res.Technician(
         name=f"{TECHNICIANS}/{row.id}", display_name=row.display_name, skills=row.skills, home_base=home,
         territory=row.territory, time_zone=row.time_zone, create_time=to_timestamp(row.create_time),
         update_time=to_timestamp(row.update_time), etag=etag_for(row.version),
     )
 
 
-def write_technician(session: Session, row: TechnicianRow, message: pb.Technician, fields: set[str]) -> None:
+def write_technician(session: Session, row: TechnicianRow, message: res.Technician, fields: set[str]) -> None:
     has_home = message.HasField("home_base")
     details = TechnicianDetails(
         display_name=message.display_name, skills=list(message.skills),
@@ -42,26 +41,25 @@ def write_technician(session: Session, row: TechnicianRow, message: pb.Technicia
 
 
 TECHNICIAN_COLLECTION = Collection(
-    pattern=NamePattern("technicians/{technician}"), row_type=TechnicianRow, message_type=pb.Technician, message_field="technician",
+    pattern=NamePattern("technicians/{technician}"), row_type=TechnicianRow, message_type=res.Technician, message_field="technician",
     writable=("display_name", "skills", "home_base", "territory", "time_zone"),
     to_message=technician_to_proto, write=write_technician,
 )
 
 
-class MaintenanceApi(pb_grpc.MaintenanceServiceServicer):
-    def __init__(self, runtime: Runtime):
-        self._standard = StandardMethods(runtime, IdempotencyRecord)
+class TechnicianMethods:
+    """Technicians (mixed into MaintenanceApi)."""
 
-    def GetTechnician(self, request: pb.GetTechnicianRequest, context) -> pb.Technician:
+    def GetTechnician(self, request: pb.GetTechnicianRequest, context) -> res.Technician:
         return self._standard.get(TECHNICIAN_COLLECTION, request.name)
 
     def ListTechnicians(self, request: pb.ListTechniciansRequest, context) -> pb.ListTechniciansResponse:
         technicians, token = self._standard.list(TECHNICIAN_COLLECTION, request, territory=request.territory)
         return pb.ListTechniciansResponse(technicians=technicians, next_page_token=token)
 
-    def CreateTechnician(self, request: pb.CreateTechnicianRequest, context) -> pb.Technician:
+    def CreateTechnician(self, request: pb.CreateTechnicianRequest, context) -> res.Technician:
         return self._standard.create(TECHNICIAN_COLLECTION, "CreateTechnician", request, request.technician_id,
                                      "technician_id")
 
-    def UpdateTechnician(self, request: pb.UpdateTechnicianRequest, context) -> pb.Technician:
+    def UpdateTechnician(self, request: pb.UpdateTechnicianRequest, context) -> res.Technician:
         return self._standard.update(TECHNICIAN_COLLECTION, "UpdateTechnician", request)

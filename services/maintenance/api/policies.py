@@ -1,0 +1,5 @@
+"""Placeholder until helper-8 lands this module."""
+
+
+class PolicyMethods:
+    """Mixed into MaintenanceApi."""

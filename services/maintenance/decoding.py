@@ -1,0 +1,102 @@
+"""From a wire event to the decoded items the alarm rules understand, with device state between
+events (a printer's alert table, a forklift's active DTCs per ECU)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from fleetops.maintenance.v1 import diagnostics_pb2 as dpb
+
+from services.maintenance.domain.diagnostics import (DecodedEvent, Dm1Tracker, MalformedDiagnostic, PrinterAlertTable,
+                                                     RegistrySet, TransportReassembler, decode_alert_row, decode_dm,
+                                                     decode_event_payload, decode_marker_row, decode_supply_row,
+                                                     parse_candump_line)
+from services.maintenance.domain.diagnostics.j1939_dm import PGN_DM1, PGN_DM2, Dtc, DmKind
+from services.maintenance.domain.diagnostics.printer import PrinterAlert
+from services.runtime.dataclass_json import from_json, to_json
+
+PRINTER_ALERTS = "printer_alerts"
+J1939_DM1 = "j1939_dm1"
+
+
+@dataclass
+class Decoded:
+    items: list[DecodedEvent]
+    note: str = ""  # e.g. Redfish records rejected inside an accepted payload
+
+
+def payload_kind(event: dpb.DiagnosticEvent) -> str | None:
+    return event.WhichOneof("payload")
+
+
+def event_format(kind: str) -> str:
+    """The device format of a payload kind, for metrics: printer, forklift or server."""
+    return "printer" if kind.startswith("printer") else "forklift" if kind.startswith("j1939") else "server"
+
+
+def state_kind(kind: str) -> str | None:
+    """Which device state a payload kind reads and updates."""
+    return {"printer_alert_walk": PRINTER_ALERTS, "j1939_message": J1939_DM1, "j1939_frames": J1939_DM1}.get(kind)
+
+
+def _columns(row: dpb.SnmpRow) -> dict[str, str]:
+    return dict(row.columns)
+
+
+def decode(event: dpb.DiagnosticEvent, asset: str, states: dict[str, dict], registries: RegistrySet) -> Decoded:
+    """Decodes one event; `states` (by state kind) is read and updated in place."""
+    kind = payload_kind(event)
+    if kind == "printer_alert":
+        return Decoded([decode_alert_row(asset, _columns(event.printer_alert))])
+    if kind == "printer_alert_walk":
+        walk = [decode_alert_row(asset, _columns(row)) for row in event.printer_alert_walk.rows]
+        table = PrinterAlertTable(from_json(tuple[PrinterAlert, ...], states.get(PRINTER_ALERTS, {}).get("active", [])))
+        change = table.update(walk)
+        states[PRINTER_ALERTS] = {"active": to_json(table.active)}
+        return Decoded([*change.removed, *change.raised])
+    if kind == "printer_supply":
+        return Decoded([decode_supply_row(asset, _columns(event.printer_supply))])
+    if kind == "printer_marker":
+        return Decoded([decode_marker_row(asset, _columns(event.printer_marker))])
+    if kind == "j1939_message":
+        message = event.j1939_message
+        return _dm(asset, [(message.pgn, message.source_address, message.data)], states)
+    if kind == "j1939_frames":
+        reassembler = TransportReassembler()
+        messages = []
+        for line in event.j1939_frames.candump_lines:
+            message = reassembler.feed(parse_candump_line(line))
+            if message is not None and message.pgn in (PGN_DM1, PGN_DM2):
+                messages.append((message.pgn, message.source_address, message.data))
+        if not messages:
+            raise MalformedDiagnostic("the frames hold no complete DM1 or DM2 message")
+        return _dm(asset, messages, states)
+    if kind == "redfish_event":
+        try:
+            payload = json.loads(event.redfish_event)
+        except json.JSONDecodeError as error:
+            raise MalformedDiagnostic(f"redfish_event is not JSON: {error.msg} at {error.pos}") from None
+        result = decode_event_payload(asset, payload, registries)
+        if not result.decoded:
+            raise MalformedDiagnostic("; ".join(f"Events[{r.index}]: {r.reason}" for r in result.rejected)
+                                      or "the payload holds no events")
+        note = "; ".join(f"Events[{r.index}] rejected: {r.reason}" for r in result.rejected)
+        return Decoded(list(result.decoded), note)
+    raise MalformedDiagnostic("the event has no payload")
+
+
+def _dm(asset: str, messages: list[tuple[int, int, bytes]], states: dict[str, dict]) -> Decoded:
+    stored = states.get(J1939_DM1, {})
+    tracker = Dm1Tracker({int(source): from_json(tuple[Dtc, ...], dtcs) for source, dtcs in stored.items()})
+    items: list[DecodedEvent] = []
+    seen_sources: set[int] = set()
+    for pgn, source_address, data in messages:
+        message = decode_dm(asset, pgn, source_address, bytes(data))
+        if message.kind is DmKind.DM1:
+            change = tracker.update(message)
+            seen_sources.add(source_address)
+            items += [*change.cleared, *change.activated]
+    if seen_sources:
+        states[J1939_DM1] = {**stored, **{str(s): to_json(tracker.active(s)) for s in seen_sources}}
+    return Decoded(items)

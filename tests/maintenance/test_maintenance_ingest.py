@@ -1,0 +1,138 @@
+"""Diagnostic ingestion through the real service: replays, consent, rejects, device clearing signals."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+from fleetops.fleet.v1 import meters_pb2 as fleet_meters
+from fleetops.maintenance.v1 import diagnostics_pb2 as dpb
+from fleetops.maintenance.v1 import maintenance_service_pb2 as pb
+from fleetops.maintenance.v1 import resources_pb2 as res
+
+from tests.maintenance.maintenance_factory import Devices, alert_row, redfish, when
+
+O = dpb.IngestOutcome
+
+
+@pytest.fixture
+def devices(suite) -> Devices:
+    return Devices(suite["fleet"].channel, suite["maintenance"].channel)
+
+
+def _alarms(devices: Devices, asset: str) -> list[res.Alarm]:
+    return list(devices.stub.ListAlarms(pb.ListAlarmsRequest(asset=asset)).alarms)
+
+
+def test_replay_is_ignored_and_conflicting_replay_reported(devices):
+    printer = devices.asset()
+    event = devices.event(printer, when(0), "evt-1", printer_alert=alert_row())
+    first = devices.ingest(event)
+    assert first.results[0].outcome == O.INGEST_OUTCOME_ACCEPTED and len(first.results[0].alarms) == 1
+    again = devices.ingest(event)
+    assert again.results[0].outcome == O.INGEST_OUTCOME_DUPLICATE
+    altered = devices.event(printer, when(5), "evt-1", printer_alert=alert_row())
+    conflict = devices.ingest(altered)
+    assert conflict.results[0].outcome == O.INGEST_OUTCOME_CONFLICT and "other content" in conflict.results[0].reason
+    [alarm] = _alarms(devices, printer)
+    assert alarm.count == 1  # neither the replay nor the conflict counted
+
+
+def test_events_without_consent_are_refused_and_nothing_stored(devices):
+    refusing = devices.asset(consent=False)
+    with pytest.raises(grpc.RpcError) as caught:
+        devices.ingest(devices.event(refusing, when(0), printer_alert=alert_row()))
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert _alarms(devices, refusing) == []
+    consenting = devices.asset()
+    mixed = devices.ingest(devices.event(refusing, when(1), printer_alert=alert_row()),
+                           devices.event(consenting, when(1), printer_alert=alert_row()))
+    assert [r.outcome for r in mixed.results] == [O.INGEST_OUTCOME_REJECTED, O.INGEST_OUTCOME_ACCEPTED]
+    assert "consented" in mixed.results[0].reason
+    assert _alarms(devices, refusing) == []
+
+
+def test_malformed_event_is_rejected_with_its_index_and_the_rest_processed(devices):
+    forklift = devices.asset("forklift")
+    response = devices.ingest(
+        devices.event(forklift, when(0), j1939_message=dpb.J1939Message(pgn=65226, source_address=0, data=b"\x00")),
+        devices.event(forklift, when(0)),  # no payload
+        devices.event("sites/x", when(0), redfish_event="{}"),
+        devices.event(forklift, when(1), j1939_message=dpb.J1939Message(
+            pgn=65226, source_address=0, data=bytes.fromhex("40FF5B000301FFFF"))))
+    assert [r.outcome for r in response.results] == [O.INGEST_OUTCOME_REJECTED] * 3 + [O.INGEST_OUTCOME_ACCEPTED]
+    assert [r.index for r in response.results] == [0, 1, 2, 3]
+    assert "fewer than 6" in response.results[0].reason
+    assert "no payload" in response.results[1].reason
+    assert "assets/" in response.results[2].reason
+
+
+def test_printer_alert_clears_when_removed_from_the_next_walk(devices):
+    printer = devices.asset()
+    devices.ingest(devices.event(printer, when(0), printer_alert_walk=dpb.PrinterAlertWalk(rows=[alert_row()])))
+    assert [a.state for a in _alarms(devices, printer)] == [res.ALARM_STATE_ACTIVE]
+    devices.ingest(devices.event(printer, when(5), printer_alert_walk=dpb.PrinterAlertWalk(rows=[])))
+    [alarm] = _alarms(devices, printer)
+    assert alarm.state == res.ALARM_STATE_CLEARED and alarm.clear_reason == "device"
+
+
+def test_printer_alert_clears_by_a_1801_removal_entry(devices):
+    printer = devices.asset()
+    devices.ingest(devices.event(printer, when(0), printer_alert=alert_row(index=12)))
+    removal = alert_row(index=13, code=1801, prtAlertGroupIndex=12, prtAlertSeverityLevel=5)
+    devices.ingest(devices.event(printer, when(3), printer_alert=removal))
+    [alarm] = _alarms(devices, printer)
+    assert alarm.state == res.ALARM_STATE_CLEARED
+
+
+def test_dtc_clears_when_absent_from_the_next_dm1(devices, shared_data: Path):
+    forklift = devices.asset("forklift")
+    lines = (shared_data / "diagnostics" / "j1939" / "frames" / "test_dm1.log").read_text().splitlines()
+    without_dtc, with_dtc = lines[0], lines[1]  # the README: SPN 91 FMI 3 active in the second frame
+    raised = devices.ingest(devices.event(forklift, when(0), j1939_frames=dpb.J1939Frames(candump_lines=[with_dtc])))
+    assert raised.results[0].outcome == O.INGEST_OUTCOME_ACCEPTED
+    [alarm] = _alarms(devices, forklift)
+    assert "91" in alarm.fault_key and alarm.state == res.ALARM_STATE_ACTIVE
+    devices.ingest(devices.event(forklift, when(1), j1939_frames=dpb.J1939Frames(candump_lines=[without_dtc])))
+    [alarm] = _alarms(devices, forklift)
+    assert alarm.state == res.ALARM_STATE_CLEARED and alarm.clear_reason == "device"
+
+
+def test_redfish_clearing_logic_clears_the_named_message_of_the_same_origin(devices):
+    server = devices.asset("server")
+    cpu1, cpu2 = "/redfish/v1/Systems/1/Processors/CPU1", "/redfish/v1/Systems/1/Processors/CPU2"
+    detected, corrected = "ResourceEvent.1.4.ResourceErrorsDetected", "ResourceEvent.1.4.ResourceErrorsCorrected"
+    devices.ingest(devices.event(server, when(0), redfish_event=redfish(detected, ["CPU1", "ECC"], cpu1, "1", "Warning")),
+                   devices.event(server, when(1), redfish_event=redfish(detected, ["CPU2", "ECC"], cpu2, "2", "Warning")))
+    [alarm] = _alarms(devices, server)  # one alarm per asset and kind of fault, raised from two origins
+    assert alarm.count == 2
+    devices.ingest(devices.event(server, when(2), redfish_event=redfish(corrected, ["CPU1", "ECC"], cpu1, "3", "OK")))
+    assert _alarms(devices, server)[0].state == res.ALARM_STATE_ACTIVE  # CPU2's errors are not corrected
+    devices.ingest(devices.event(server, when(3), redfish_event=redfish(corrected, ["CPU2", "ECC"], cpu2, "4", "OK")))
+    [alarm] = _alarms(devices, server)
+    assert alarm.state == res.ALARM_STATE_CLEARED and alarm.clear_reason == "device"
+
+
+def test_quiet_period_clears_an_alarm_the_device_stopped_repeating(devices):
+    printer = devices.asset()
+    devices.ingest(devices.event(printer, when(0, day=1), printer_alert=alert_row()))
+    [alarm] = _alarms(devices, printer)
+    from tests.maintenance.maintenance_factory import stamp
+    cleared = devices.stub.ExpireQuietAlarms(pb.ExpireQuietAlarmsRequest(now=stamp(when(1, day=3)))).cleared_alarms
+    assert alarm.name in cleared
+    assert devices.stub.GetAlarm(pb.GetAlarmRequest(name=alarm.name)).clear_reason == "quiet-period"
+
+
+def test_page_counter_reaches_the_fleet_service_as_a_meter_reading(devices):
+    printer = devices.asset()
+    marker = dpb.SnmpRow(columns={"prtMarkerIndex": "1", "prtMarkerLifeCount": "123456", "prtMarkerCounterUnit": "7"})
+    assert devices.ingest(devices.event(printer, when(0), printer_marker=marker)).accepted_count == 1
+    deadline = time.monotonic() + 20
+    readings = []
+    while time.monotonic() < deadline and not readings:
+        readings = devices.fleet.stub.ListMeterReadings(fleet_meters.ListMeterReadingsRequest(asset=printer)).readings
+        if not readings:
+            time.sleep(0.1)  # the forwarder runs after the commit, in the background
+    assert [(r.register, r.value) for r in readings] == [("total_impressions", "123456")]
