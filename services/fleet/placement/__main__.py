@@ -22,8 +22,8 @@ from services.fleet.placement.benchmarks import (
 from services.fleet.placement.model import Params, Plan, Solver
 from services.fleet.placement.solver import solve
 
-DEFAULT_SOLVER = {"holmberg": Solver.CP_SAT, "orlib-cap": Solver.HIGHS}
-"""Chosen by measurement (bench/placement.py): see the module docs of bench/placement.py."""
+DEFAULT_SOLVER = {"holmberg": Solver.HIGHS, "orlib-cap": Solver.HIGHS}
+"""Chosen by measurement: see the table in bench/placement.py's docstring."""
 
 
 def solve_file(fmt: str, path: Path, params: Params, capacity: int | None = None) -> Plan:
@@ -55,8 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     solve_cmd.add_argument("file", type=Path)
     solve_cmd.add_argument("--time-limit", type=float, default=60.0, help="seconds (default 60)")
     solve_cmd.add_argument("--workers", type=int, default=2, help="CP-SAT search workers (default 2)")
-    solve_cmd.add_argument("--solver", choices=[s.value for s in Solver], help="default: cp-sat for holmberg, highs for orlib-cap")
-    solve_cmd.add_argument("--capacity", type=int, help="orlib-cap: override every facility's capacity (capa/capb/capc style)")
+    solve_cmd.add_argument("--solver", choices=[s.value for s in Solver], help="default: highs")
+    solve_cmd.add_argument(
+        "--capacity", type=int, help="orlib-cap: override every facility's capacity (capa/capb/capc style)"
+    )
     args = parser.parse_args(argv)
 
     if args.capacity is not None and args.format != "orlib-cap":

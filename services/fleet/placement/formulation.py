@@ -51,7 +51,11 @@ def reachable_options(problem: Problem) -> dict[str, list[tuple[str, str]]]:
         fitting_models = [
             model
             for model in problem.models
-            if group.needs <= model.features and all(_fits(amount, model.capacity.get(resource, 0), problem.split_demand) for resource, amount in group.demand.items())
+            if group.needs <= model.features
+            and all(
+                _fits(amount, model.capacity.get(resource, 0), problem.split_demand)
+                for resource, amount in group.demand.items()
+            )
         ]
         pairs: list[tuple[str, str]] = []
         for position in problem.positions:
@@ -91,88 +95,118 @@ def build(
     are fixed to those counts and only the assignment is optimised, without change costs or limits
     (this prices today's fleet)."""
     mo = mathopt.Model(name="placement")
+    current = Counter((device.position_id, device.model_id) for device in problem.current_fleet)
+    placement = PlacementModel(
+        mo, _add_devices(mo, problem, options, current, fixed_fleet), {}, integral_objective=not problem.split_demand
+    )
+    assignment_cost = _add_service(placement, problem, options, cost_scale)
+    resources = sorted({resource for group in problem.groups for resource, amount in group.demand.items() if amount})
+    _add_capacity(placement, problem, resources)
     models = {model.id: model for model in problem.models}
+    monthly = assignment_cost + mathopt.fast_sum(
+        grains(models[key[2]].monthly_cost, cost_scale) * var for key, var in placement.device.items()
+    )
+    objective = problem.horizon_months * monthly
+    if fixed_fleet is None:
+        _add_count_cuts(placement, problem, resources)
+        _add_limits(placement, problem, cost_scale, monthly)
+        objective += _change_cost(placement, problem, cost_scale, current)
+    mo.minimize(objective)
+    return placement
+
+
+def _add_devices(
+    mo: mathopt.Model,
+    problem: Problem,
+    options: Mapping[str, list[tuple[str, str]]],
+    current: Counter[tuple[str, str]],
+    fixed_fleet: Counter[tuple[str, str]] | None,
+) -> dict[SlotKey, mathopt.Variable]:
     used_models_at: dict[str, set[str]] = defaultdict(set)
     for pairs in options.values():
         for position_id, model_id in pairs:
             used_models_at[position_id].add(model_id)
-    current = Counter((device.position_id, device.model_id) for device in problem.current_fleet)
-
+    todays_models = {model_id for _, model_id in current}
     device: dict[SlotKey, mathopt.Variable] = {}
     for position in problem.positions:
-        # A model nobody can use at this position is only worth a variable if a device of it
-        # stands there today (so the plan can keep or retire it, and today can be priced).
-        candidates = used_models_at[position.id] | {m for (p, m) in current if p == position.id}
-        ordered = sorted(candidates)
+        # A device nobody uses only pays off as one of today's devices kept or parked there
+        # instead of paying to retire it, so idle slots are offered only for today's models.
+        parkable = todays_models if position.allowed_models is None else todays_models & position.allowed_models
+        ordered = sorted(used_models_at[position.id] | parkable)
         fixed = _fixed_slots(fixed_fleet, position.id, ordered) if fixed_fleet is not None else None
         for slot in range(position.max_devices):
             for model_id in ordered:
                 var = mo.add_binary_variable(name=f"device[{position.id},{slot},{model_id}]")
                 if fixed is not None:
-                    value = 1.0 if fixed.get(slot) == model_id else 0.0
-                    var.lower_bound = value
-                    var.upper_bound = value
+                    var.lower_bound = var.upper_bound = 1.0 if fixed.get(slot) == model_id else 0.0
                 device[(position.id, slot, model_id)] = var
+            occupied = mathopt.fast_sum(device[(position.id, slot, m)] for m in ordered)
+            mo.add_linear_constraint(occupied <= 1)
             if slot > 0:
                 # Fill slots in order: an empty slot k-1 forbids slot k (removes slot symmetry).
-                mo.add_linear_constraint(
-                    mathopt.fast_sum(device[(position.id, slot, m)] for m in ordered)
-                    <= mathopt.fast_sum(device[(position.id, slot - 1, m)] for m in ordered)
-                )
-            mo.add_linear_constraint(mathopt.fast_sum(device[(position.id, slot, m)] for m in ordered) <= 1)
+                mo.add_linear_constraint(occupied <= mathopt.fast_sum(device[(position.id, slot - 1, m)] for m in ordered))
+    return device
 
-    serve: dict[ServeKey, mathopt.Variable] = {}
-    monthly_terms: list[mathopt.LinearExpression] = []
-    integral = not problem.split_demand
-    positions = {position.id: position for position in problem.positions}
-    groups = {group.id: group for group in problem.groups}
+
+def _add_service(
+    placement: PlacementModel, problem: Problem, options: Mapping[str, list[tuple[str, str]]], cost_scale: int
+) -> mathopt.LinearExpression:
+    """Every group served exactly once by a device that exists; returns the monthly assignment cost."""
+    mo = placement.model
+    models = {model.id: model for model in problem.models}
+    slots = {position.id: position.max_devices for position in problem.positions}
+    terms: list[mathopt.LinearExpression] = []
     for group in problem.groups:
         choices = []
         for position_id, model_id in options[group.id]:
             cost = grains(variable_cost(group, models[model_id]) + walking_cost(problem, group, position_id), cost_scale)
-            for slot in range(positions[position_id].max_devices):
+            for slot in range(slots[position_id]):
                 key = (group.id, position_id, slot, model_id)
                 if problem.split_demand:
                     var = mo.add_variable(lb=0.0, ub=1.0, name=f"serve{key}")
                 else:
                     var = mo.add_binary_variable(name=f"serve{key}")
-                serve[key] = var
+                placement.serve[key] = var
                 choices.append(var)
-                mo.add_linear_constraint(var <= device[(position_id, slot, model_id)])
+                # Disaggregated linking: much tighter LP bound than capacity alone.
+                mo.add_linear_constraint(var <= placement.device[(position_id, slot, model_id)])
                 if cost:
-                    monthly_terms.append(cost * var)
+                    terms.append(cost * var)
         mo.add_linear_constraint(mathopt.fast_sum(choices) == 1, name=f"served[{group.id}]")
+    return mathopt.fast_sum(terms)
 
+
+def _add_capacity(placement: PlacementModel, problem: Problem, resources: list[str]) -> None:
+    models = {model.id: model for model in problem.models}
+    demand = {group.id: group.demand for group in problem.groups}
     served_by: dict[SlotKey, list[ServeKey]] = defaultdict(list)
-    for key in serve:
+    for key in placement.serve:
         served_by[key[1:]].append(key)
-    resources = sorted({resource for group in problem.groups for resource, amount in group.demand.items() if amount})
-    for slot_key, var in device.items():
+    for slot_key, var in placement.device.items():
         capacity = models[slot_key[2]].capacity
         for resource in resources:
-            users = [key for key in served_by.get(slot_key, []) if groups[key[0]].demand.get(resource, 0)]
-            if users and sum(groups[key[0]].demand[resource] for key in users) > capacity.get(resource, 0):
-                mo.add_linear_constraint(
-                    mathopt.fast_sum(groups[key[0]].demand[resource] * serve[key] for key in users)
+            users = [key for key in served_by.get(slot_key, []) if demand[key[0]].get(resource, 0)]
+            # A device that can hold all its possible users at once needs no capacity row.
+            if users and sum(demand[key[0]][resource] for key in users) > capacity.get(resource, 0):
+                placement.model.add_linear_constraint(
+                    mathopt.fast_sum(demand[key[0]][resource] * placement.serve[key] for key in users)
                     <= capacity.get(resource, 0) * var
                 )
-    if fixed_fleet is None:
-        # Redundant aggregate capacity cut: tightens the LP bound and prunes CP-SAT's search.
-        for resource in resources:
-            mo.add_linear_constraint(
-                mathopt.fast_sum(models[key[2]].capacity.get(resource, 0) * var for key, var in device.items())
-                >= sum(group.demand.get(resource, 0) for group in problem.groups)
-            )
 
-    monthly_terms.extend(grains(models[key[2]].monthly_cost, cost_scale) * var for key, var in device.items())
-    monthly = mathopt.fast_sum(monthly_terms)
-    placement = PlacementModel(mo, device, serve, integral_objective=integral)
-    objective = problem.horizon_months * monthly
-    if fixed_fleet is None:
-        objective = objective + _change_cost(placement, problem, cost_scale, current)
-        _add_limits(placement, problem, cost_scale, monthly)
-    mo.minimize(objective)
-    return placement
+
+def _add_count_cuts(placement: PlacementModel, problem: Problem, resources: list[str]) -> None:
+    """Redundant cuts: total capacity covers total demand, and so the device count is at least
+    total demand over the largest capacity, rounded up (the LP alone would allow 9.9 devices)."""
+    models = {model.id: model for model in problem.models}
+    for resource in resources:
+        total = sum(group.demand.get(resource, 0) for group in problem.groups)
+        capacities = {key: models[key[2]].capacity.get(resource, 0) for key in placement.device}
+        placement.model.add_linear_constraint(
+            mathopt.fast_sum(capacities[key] * var for key, var in placement.device.items()) >= total
+        )
+        largest = max(capacities.values(), default=0)
+        if largest > 0:
+            placement.model.add_linear_constraint(mathopt.fast_sum(placement.device.values()) >= -(-total // largest))
 
 
 def _fixed_slots(fixed_fleet: Counter[tuple[str, str]], position_id: str, ordered: list[str]) -> dict[int, str]:

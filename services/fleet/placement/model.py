@@ -119,9 +119,12 @@ class Solver(str, Enum):
 @dataclass(frozen=True)
 class Params:
     time_limit_seconds: float = 30.0
+    """For the plan; pricing today's fleet afterwards may add up to a tenth of it."""
     num_workers: int = 2
-    """CP-SAT search workers; HiGHS and SCIP run their MIP search on one thread."""
-    solver: Solver = Solver.CP_SAT
+    """CP-SAT search workers; HiGHS and SCIP search on one thread (MathOpt rejects a count)."""
+    solver: Solver = Solver.HIGHS
+    """HiGHS proved the benchmarks fastest (table in bench/placement.py); CP-SAT and SCIP remain
+    available, CP-SAT only for single-source problems."""
     cost_scale: int = 100
     """The solver works in integer units of 1/cost_scale money (100 = cents). Every per-group
     assignment cost is rounded half-even to that grain before solving; the plan's costs are
@@ -194,14 +197,17 @@ class Plan:
     objective: Decimal | None
     """Solver objective in money: horizon_months x monthly cost + one-off change costs."""
     bound: Decimal | None
+    """Best proven lower bound on the objective; ``None`` when the solver proved none."""
     gap: float | None
+    """(objective - bound) / objective; 0 when optimal."""
     seconds: float
     devices: tuple[PlannedDevice, ...] = ()
     assignments: tuple[Assignment, ...] = ()
     cost: CostBreakdown | None = None
     today: CostBreakdown | None = None
-    """Today's fleet at its best assignment (a lower bound on what today really costs);
-    ``None`` when not evaluated or when today's fleet cannot serve every group."""
+    """Today's fleet with every group on its best reachable device of today's fleet (so at most
+    what today really costs: the saving is conservative); ``None`` when not evaluated or when
+    today's fleet cannot serve every group within the limits."""
     changes: FleetChanges | None = None
 
     @property

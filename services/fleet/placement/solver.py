@@ -61,19 +61,22 @@ def solve(problem: Problem, params: Params = Params()) -> Plan:
     if placement.integral_objective:
         # Whole grains: the bound can be rounded up without losing validity.
         objective_grains = round(objective_grains)
-        bound_grains = math.ceil(bound_grains - 1e-6)
+        if math.isfinite(bound_grains):
+            bound_grains = math.ceil(bound_grains - 1e-6)
     planned = [key for key, var in placement.device.items() if result.variable_values(var) > 0.5]
     devices, changes, one_off = reconcile(planned, problem.current_fleet, problem.models)
     assignments = _assignments(placement, result)
     cost = _cost(problem, planned, assignments, one_off)
 
-    remaining = params.time_limit_seconds - (time.monotonic() - started)
+    # Pricing today is an assignment over a fixed fleet (quick); it gets what the plan left, and
+    # never less than a tenth of the limit, so a plan that used the whole limit still gets a price.
+    remaining = max(params.time_limit_seconds - (time.monotonic() - started), params.time_limit_seconds / 10)
     today = _today(problem, params, options, remaining) if params.evaluate_today and problem.current_fleet else None
     return Plan(
         status=status,
         objective=_money(objective_grains, params.cost_scale),
-        bound=_money(bound_grains, params.cost_scale),
-        gap=_gap(objective_grains, bound_grains),
+        bound=_money(bound_grains, params.cost_scale) if math.isfinite(bound_grains) else None,
+        gap=_gap(objective_grains, bound_grains) if math.isfinite(bound_grains) else None,
         seconds=time.monotonic() - started,
         devices=devices,
         assignments=assignments,
@@ -84,19 +87,24 @@ def solve(problem: Problem, params: Params = Params()) -> Plan:
 
 
 def _run(placement: PlacementModel, params: Params, seconds: float) -> mathopt.SolveResult:
-    solver_type = _SOLVER_TYPES[params.solver]
+    solve_params = _solve_params(placement, params, seconds)
+    return mathopt.solve(placement.model, _SOLVER_TYPES[params.solver], params=solve_params)
+
+
+def _solve_params(placement: PlacementModel, params: Params, seconds: float) -> mathopt.SolveParameters:
     # For integral objectives a gap below one grain proves optimality; floats need a hair of room.
     absolute_gap = 0.999 if placement.integral_objective else 1e-6
+    relative_gap = params.relative_gap or (0.0 if placement.integral_objective else 1e-9)
     solve_params = mathopt.SolveParameters(
         time_limit=timedelta(seconds=max(seconds, 0.01)),
-        relative_gap_tolerance=params.relative_gap if params.relative_gap else (0.0 if placement.integral_objective else 1e-9),
+        relative_gap_tolerance=relative_gap,
         absolute_gap_tolerance=absolute_gap,
         random_seed=0,
     )
     if params.solver is Solver.CP_SAT:
         # HiGHS and SCIP reject a thread count through MathOpt; their MIP search is serial anyway.
         solve_params.threads = params.num_workers
-    return mathopt.solve(placement.model, solver_type, params=solve_params)
+    return solve_params
 
 
 def _status(result: mathopt.SolveResult) -> Status:
@@ -138,7 +146,9 @@ def _cost(
     )
 
 
-def _today(problem: Problem, params: Params, options: dict[str, list[tuple[str, str]]], seconds: float) -> CostBreakdown | None:
+def _today(
+    problem: Problem, params: Params, options: dict[str, list[tuple[str, str]]], seconds: float
+) -> CostBreakdown | None:
     """Today's fleet with each group on its best reachable device of today's fleet."""
     fleet = Counter((device.position_id, device.model_id) for device in problem.current_fleet)
     today_options = {group_id: [pair for pair in pairs if pair in fleet] for group_id, pairs in options.items()}
@@ -157,6 +167,4 @@ def _money(amount_grains: float, cost_scale: int) -> Decimal:
 
 
 def _gap(objective: float, bound: float) -> float:
-    if not math.isfinite(bound):
-        return math.inf
     return max(objective - bound, 0.0) / max(abs(objective), 1e-9)

@@ -15,7 +15,8 @@ def validate(problem: Problem, params: Params) -> None:
     _unique("models", [model.id for model in problem.models])
     _unique("current_fleet", [device.id for device in problem.current_fleet])
     model_ids = {model.id for model in problem.models}
-    position_ids = {position.id for position in problem.positions}
+    positions = {position.id: position for position in problem.positions}
+    position_ids = set(positions)
     group_ids = {group.id for group in problem.groups}
 
     for i, group in enumerate(problem.groups):
@@ -32,8 +33,8 @@ def validate(problem: Problem, params: Params) -> None:
     for i, model in enumerate(problem.models):
         if any(amount < 0 for amount in model.capacity.values()):
             raise InvalidProblemError(f"models[{i}].capacity", "amounts must be non-negative")
-        money = [model.monthly_cost, model.install_cost, model.move_cost, model.retire_cost, *model.variable_cost.values()]
-        if any(amount < 0 for amount in money):
+        one_off = [model.install_cost, model.move_cost, model.retire_cost]
+        if any(amount < 0 for amount in [model.monthly_cost, *one_off, *model.variable_cost.values()]):
             raise InvalidProblemError(f"models[{i}]", "costs must be non-negative")
     for (group_id, position_id), distance in problem.walking_distance.items():
         if group_id not in group_ids or position_id not in position_ids:
@@ -45,6 +46,11 @@ def validate(problem: Problem, params: Params) -> None:
             raise InvalidProblemError(f"current_fleet[{i}].model_id", f"unknown model {device.model_id}")
         if device.position_id not in position_ids:
             raise InvalidProblemError(f"current_fleet[{i}].position_id", f"unknown position {device.position_id}")
+        allowed = positions[device.position_id].allowed_models
+        if allowed is not None and device.model_id not in allowed:
+            raise InvalidProblemError(
+                f"current_fleet[{i}].model_id", f"{device.model_id} is not allowed at {device.position_id}"
+            )
     per_position = Counter(device.position_id for device in problem.current_fleet)
     for i, position in enumerate(problem.positions):
         if per_position[position.id] > position.max_devices:
@@ -69,7 +75,9 @@ def validate(problem: Problem, params: Params) -> None:
     if params.cost_scale < 1:
         raise InvalidProblemError("params.cost_scale", "must be at least 1")
     if problem.split_demand and params.solver is Solver.CP_SAT:
-        raise InvalidProblemError("params.solver", "split demand needs a MIP solver (highs or scip), CP-SAT has no continuous variables")
+        raise InvalidProblemError(
+            "params.solver", "split demand needs a MIP solver (highs or scip), CP-SAT has no continuous variables"
+        )
 
 
 def _unique(field_path: str, ids: list[str]) -> None:
