@@ -10,35 +10,21 @@ Prints a table and writes bench/results/fleet_meter_ingest.json.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
-import sqlalchemy
 from fleetops.fleet.v1 import fleet_service_pb2 as pb
 from fleetops.fleet.v1 import fleet_service_pb2_grpc as pb_grpc
 from fleetops.fleet.v1 import meters_pb2 as mpb
 from fleetops.fleet.v1 import resources_pb2 as res
 from google.protobuf import timestamp_pb2
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-ROOT = Path(__file__).resolve().parents[1]
-ADMIN_URL = os.environ.get("FLEETOPS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1/test")
-METADATA = (("x-fleetops-subject", "bench"), ("x-fleetops-roles", "admin"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_support import METADATA, percentile, postgres_database, report, service_process  # noqa: E402
 
 
 def stamp(moment: datetime) -> timestamp_pb2.Timestamp:
@@ -47,10 +33,6 @@ def stamp(moment: datetime) -> timestamp_pb2.Timestamp:
     return value
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -58,36 +40,10 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--batch", type=int, default=1_000)
     args = parser.parse_args()
-
-    database = f"fleetops_bench_{uuid.uuid4().hex[:8]}"
-    admin = sqlalchemy.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{database}"')
-    url = sqlalchemy.make_url(ADMIN_URL).set(database=database).render_as_string(hide_password=False)
-    port = free_port()
-    env = dict(os.environ, FLEET_DATABASE_URL=url, FLEET_GRPC_PORT=str(port), FLEET_METRICS_PORT=str(free_port()),
-               FLEETOPS_DEV_AUTH="1")
-    server = subprocess.Popen([sys.executable, "-m", "services.fleet.main"], cwd=ROOT, env=env,
-                              stderr=subprocess.DEVNULL)
-    try:
-        channel = grpc.insecure_channel(f"localhost:{port}", options=[("grpc.max_send_message_length", 64 << 20)])
-        health = health_pb2_grpc.HealthStub(channel)
-        for _ in range(300):
-            try:
-                if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
-                    break
-            except grpc.RpcError:
-                time.sleep(0.1)
+    with postgres_database("fleet") as url, service_process("fleet", url) as address:
+        channel = grpc.insecure_channel(address, options=[("grpc.max_send_message_length", 64 << 20)])
         results = run(pb_grpc.FleetServiceStub(channel), args)
-    finally:
-        server.terminate()
-        server.wait(30)
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-    print_table(results)
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "fleet_meter_ingest.json").write_text(json.dumps(results, indent=2))
+    report("fleet_meter_ingest", [results])
 
 
 def run(stub: pb_grpc.FleetServiceStub, args) -> dict:
@@ -149,13 +105,6 @@ def run(stub: pb_grpc.FleetServiceStub, args) -> dict:
         "get_usage_1000_assets_p50_ms": round(1000 * statistics.median(batched), 1),
         "get_usage_1000_assets_p99_ms": round(1000 * percentile(batched, 0.99), 1),
     }
-
-
-def print_table(results: dict) -> None:
-    width = max(len(k) for k in results)
-    print(f"{'metric':<{width}}  value")
-    for key, value in results.items():
-        print(f"{key:<{width}}  {value}")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from fleetops.fleet.v1 import fleet_service_pb2_grpc as fleet_grpc
 from fleetops.fleet.v1 import meters_pb2 as fleet_meters
 from fleetops.maintenance.v1 import diagnostics_pb2 as dpb
 from prometheus_client import Counter, Histogram
-from sqlalchemy import insert, or_, select, tuple_, update
+from sqlalchemy import delete, insert, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from services.maintenance.asset_directory import AssetDirectory, AssetRef
@@ -35,7 +35,7 @@ from services.maintenance.store_ingest import (AlarmRow, DeviceStateRow, Diagnos
                                                SupplyReadingRow)
 from services.runtime.clients import Peer
 from services.runtime.dataclass_json import from_json, to_json
-from services.runtime.db import upsert, utc_now
+from services.runtime.db import insert_new, upsert, utc_now
 from services.runtime.errors import FailedPrecondition, InvalidArgument
 from services.runtime.resources import from_timestamp
 from services.runtime.server import Runtime
@@ -46,6 +46,8 @@ MAX_EVENTS_PER_BATCH = 10_000
 MAX_ID_LENGTH = 200
 # A cleared alarm this recent is loaded too: a repeat within the flapping window reopens it.
 RECENT_CLEAR_WINDOW = timedelta(hours=2)
+# How far back supply levels feed the days-to-empty forecast.
+SUPPLY_HISTORY = timedelta(days=60)
 _CHUNK = 1000
 O = dpb.IngestOutcome
 
@@ -62,53 +64,62 @@ class _Event:
     asset_id: str
     fingerprint: str
     kind: str
-    alarms: set[str] = field(default_factory=set)
+    alarms: list = field(default_factory=list)  # the _Entry objects it touched
     work_orders: set[str] = field(default_factory=set)
 
 
+class _Entry:
+    """One alarm episode as the batch sees it: the domain alarm and its row (None until saved)."""
+
+    __slots__ = ("alarm", "row", "changed")
+
+    def __init__(self, alarm: Alarm, row: AlarmRow | None):
+        self.alarm, self.row, self.changed = alarm, row, False
+
+
 class _AlarmBook:
-    """The batch's view of alarms: the latest alarm per (asset, fault key), as rows and domain objects."""
+    """The batch's view of alarms: the latest episode per (asset, fault key), plus episodes that a
+    new one replaced during the batch (they are saved too)."""
 
     def __init__(self, session: Session, asset_ids: list[str], now: datetime):
-        self.rows: dict[tuple[str, str], AlarmRow] = {}
-        self.alarms: dict[tuple[str, str], Alarm] = {}
+        self.latest: dict[tuple[str, str], _Entry] = {}
+        self._replaced: list[_Entry] = []
         for chunk in _chunks(asset_ids):
             for row in session.scalars(select(AlarmRow).where(
                     AlarmRow.asset_id.in_(chunk),
                     or_(AlarmRow.state == AlarmState.ACTIVE.value, AlarmRow.last_seen >= now - RECENT_CLEAR_WINDOW))
                     .order_by(AlarmRow.id)):
-                self.rows[(row.asset_id, row.fault_key)] = row
-                self.alarms[(row.asset_id, row.fault_key)] = from_json(Alarm, row.body)
-        self.changed: set[tuple[str, str]] = set()
+                self.latest[(row.asset_id, row.fault_key)] = _Entry(from_json(Alarm, row.body), row)
 
-    def active_of(self, asset_id: str) -> list[tuple[tuple[str, str], Alarm]]:
-        return [(k, a) for k, a in self.alarms.items() if k[0] == asset_id and a.is_active]
+    def alarm(self, key: tuple[str, str]) -> Alarm | None:
+        entry = self.latest.get(key)
+        return entry.alarm if entry else None
 
-    def put(self, key: tuple[str, str], alarm: Alarm) -> None:
-        previous = self.alarms.get(key)
-        if previous is not None and previous.first_seen != alarm.first_seen:
-            self.rows.pop(key)  # a new episode gets a row of its own
-        self.alarms[key] = alarm
-        self.changed.add(key)
+    def active_of(self, asset_id: str) -> list[tuple[str, str]]:
+        return [k for k, e in self.latest.items() if k[0] == asset_id and e.alarm.is_active]
+
+    def put(self, key: tuple[str, str], alarm: Alarm) -> _Entry:
+        entry = self.latest.get(key)
+        if entry is None or entry.alarm.first_seen != alarm.first_seen:
+            if entry is not None and entry.changed:
+                self._replaced.append(entry)
+            entry = self.latest[key] = _Entry(alarm, None)
+        entry.alarm, entry.changed = alarm, True
+        return entry
 
     def save(self, session: Session) -> None:
-        for key in sorted(self.changed):
-            alarm = self.alarms[key]
-            row = self.rows.get(key)
+        for entry in [*self._replaced, *(e for e in self.latest.values() if e.changed)]:
+            alarm = entry.alarm
             values = dict(state=alarm.state.value, severity=alarm.peak_severity.name.lower(), last_seen=alarm.last_seen,
                           body=to_json(alarm), family=alarm.family)
-            if row is None:
-                row = AlarmRow(asset_id=key[0], fault_key=key[1], **values)
-                session.add(row)
-                self.rows[key] = row
+            if entry.row is None:
+                entry.row = AlarmRow(asset_id=alarm.asset.split("/", 1)[1], fault_key=alarm.fault_key, **values)
+                session.add(entry.row)
             else:
                 for name, value in values.items():
-                    setattr(row, name, value)
-                row.version += 1
+                    setattr(entry.row, name, value)
+                entry.row.version += 1
         session.flush()
-
-    def name(self, key: tuple[str, str]) -> str:
-        return f"alarms/{self.rows[key].id}"
 
 
 class Ingestion:
@@ -174,24 +185,43 @@ class Ingestion:
 
     def _process(self, session: Session, events: list[_Event], results: dict[int, dpb.IngestResult]) -> None:
         now = utc_now()
+        fresh, replays = self._claim(session, events, now)
         stored: dict[tuple[str, str], str] = {}
-        for chunk in _chunks(events):
-            keys = [(e.message.source, e.message.source_event_id) for e in chunk]
+        for chunk in _chunks(replays):
+            keys = [_key(e) for e in chunk]
             stored.update({(s, i): f for s, i, f in session.execute(
                 select(DiagnosticEventRow.source, DiagnosticEventRow.source_event_id, DiagnosticEventRow.fingerprint)
                 .where(tuple_(DiagnosticEventRow.source, DiagnosticEventRow.source_event_id).in_(keys)))})
-        fresh: list[_Event] = []
-        for event in events:
-            earlier = stored.get((event.message.source, event.message.source_event_id))
-            if earlier is None:
-                fresh.append(event)
-            elif earlier == event.fingerprint:
+        for event in replays:
+            if stored.get(_key(event)) == event.fingerprint:
                 results[event.index] = dpb.IngestResult(index=event.index, outcome=O.INGEST_OUTCOME_DUPLICATE)
             else:
                 results[event.index] = dpb.IngestResult(
                     index=event.index, outcome=O.INGEST_OUTCOME_CONFLICT,
                     reason=f"event {event.message.source_event_id!r} of {event.message.source!r} was ingested"
                            f" before with other content")
+        try:
+            self._judge(session, fresh, results, now)
+        finally:
+            rejected = [_key(e) for e in fresh if results.get(e.index) and
+                        results[e.index].outcome == O.INGEST_OUTCOME_REJECTED]
+            for chunk in _chunks(rejected):  # a rejected event leaves nothing behind, not even its id
+                session.execute(delete(DiagnosticEventRow).where(
+                    tuple_(DiagnosticEventRow.source, DiagnosticEventRow.source_event_id).in_(chunk)))
+
+    def _claim(self, session: Session, events: list[_Event], now: datetime) -> tuple[list[_Event], list[_Event]]:
+        """Claims the events' ids: (events first seen now, replays of stored ones). A concurrent batch
+        holding the same id makes this one wait, then see a replay."""
+        claimed: set[tuple] = set()
+        # Every batch claims in key order, so two batches sharing ids wait on each other, never in a cycle.
+        for chunk in _chunks(sorted(events, key=_key)):
+            claimed |= insert_new(session, DiagnosticEventRow.__table__, [dict(
+                source=e.message.source, source_event_id=e.message.source_event_id, fingerprint=e.fingerprint,
+                asset_id=e.asset_id, kind=e.kind, observe_time=from_timestamp(e.message.observe_time),
+                receive_time=now) for e in chunk], ["source", "source_event_id"])
+        return [e for e in events if _key(e) in claimed], [e for e in events if _key(e) not in claimed]
+
+    def _judge(self, session: Session, fresh: list[_Event], results: dict[int, dpb.IngestResult], now: datetime) -> None:
         assets = self._assets.resolve(session, [e.asset_id for e in fresh], lock=True)
         accepted: list[_Event] = []
         refused = 0
@@ -217,7 +247,9 @@ class Ingestion:
         book = _AlarmBook(session, asset_ids, now)
         touched_states: set[tuple[str, str]] = set()
         routed: list[tuple[_Event, tuple[str, str]]] = []
-        rows, outbox, supplies = [], [], []
+        outbox: list[dict] = []
+        supplies: dict[tuple[str, str], list[dict]] = defaultdict(list)
+        counters: dict[tuple[str, str], tuple[int, datetime, _Event]] = {}
         for event in sorted(events, key=lambda e: (e.message.observe_time.seconds, e.message.observe_time.nanos, e.index)):
             ref = assets[event.asset_id]
             at = from_timestamp(event.message.observe_time)
@@ -239,42 +271,46 @@ class Ingestion:
                 if fault is not None and fault.severity is Severity.INFO and fault.action is Action.NONE:
                     fault = None  # informational (e.g. Redfish "...Corrected", severity OK): nothing to alarm
                 if signal is not None:
-                    for key, alarm in book.active_of(event.asset_id):
+                    for key in book.active_of(event.asset_id):
+                        alarm = book.alarm(key)
                         after = clear(alarm, signal, at)
                         if after != alarm:
-                            book.put(key, after)
-                            event.alarms.add(key)
+                            event.alarms.append(book.put(key, after))
                 if fault is not None:
                     key = (event.asset_id, fault.fault_key)
-                    book.put(key, observe(book.alarms.get(key), fault, at))
-                    event.alarms.add(key)
-                    routed.append((event, key))
+                    entry = book.put(key, observe(book.alarm(key), fault, at))
+                    event.alarms.append(entry)
+                    routed.append((event, entry))
                 if isinstance(item, PageCounter):
                     register = "total_impressions" if item.marker_index == 1 else f"marker{item.marker_index}_impressions"
                     outbox.append(dict(asset_id=event.asset_id, register=register, value=str(item.life_count),
                                        read_time=at, source="DEVICE"))
-                    event.work_orders.update(self._orders.meter_reading(session, ref, register, None,
-                                                                        Decimal(item.life_count), at))
+                    counters[(event.asset_id, register)] = max(counters.get((event.asset_id, register), (0, at, event)),
+                                                               (item.life_count, at, event), key=lambda c: c[0])
                 if isinstance(item, SupplyLevel) and item.percent_remaining is not None:
-                    supplies.append((ref, item, at))
-            rows.append(dict(source=event.message.source, source_event_id=event.message.source_event_id,
-                             fingerprint=event.fingerprint, asset_id=event.asset_id, kind=event.kind,
-                             observe_time=at, receive_time=now))
+                    supplies[(event.asset_id, f"{item.device_index}.{item.supply_index}")].append(
+                        dict(asset_id=event.asset_id, supply=f"{item.device_index}.{item.supply_index}",
+                             observe_time=at, level_percent=item.percent_remaining))
             results[event.index] = dpb.IngestResult(index=event.index, outcome=O.INGEST_OUTCOME_ACCEPTED,
                                                     reason=decoded.note)
         book.save(session)
-        for event, key in routed:
-            row = book.rows[key]
-            if row.work_order_id is None and book.alarms[key].is_active:
-                order = self._orders.route_alarm(session, book.alarms[key], assets[event.asset_id], now)
+        decided: set[int] = set()
+        for event, entry in routed:
+            # Decided once per batch, in its final state; an alarm that asks for no action is decided
+            # when its episode opens (it may join an open order then) and not again on every repeat.
+            needs_decision = entry.alarm.count == 1 or entry.alarm.fault.action is not Action.NONE
+            if (id(entry) not in decided and needs_decision and entry.row.work_order_id is None
+                    and entry.alarm.is_active):
+                decided.add(id(entry))
+                order = self._orders.route_alarm(session, entry.alarm, assets[event.asset_id], now)
                 if order:
-                    row.work_order_id = order
-            if row.work_order_id:
-                event.work_orders.add(row.work_order_id)
-        for ref, item, at in supplies:
-            self._record_supply(session, ref, item, at, now)
-        for chunk in _chunks(rows):
-            session.execute(insert(DiagnosticEventRow), chunk)
+                    entry.row.work_order_id = order
+            if entry.row.work_order_id:
+                event.work_orders.add(entry.row.work_order_id)
+        for (asset_id, register), (value, at, event) in sorted(counters.items(), key=lambda c: c[0]):
+            event.work_orders.update(self._orders.meter_reading(session, assets[asset_id], register, None,
+                                                                Decimal(value), at))
+        self._record_supplies(session, supplies, assets, now)
         if outbox:
             session.execute(insert(MeterOutboxRow), outbox)
         upsert(session, DeviceStateRow.__table__,
@@ -282,7 +318,7 @@ class Ingestion:
         for event in events:
             result = results[event.index]
             if result.outcome == O.INGEST_OUTCOME_ACCEPTED:
-                result.alarms.extend(sorted(book.name(k) for k in event.alarms))
+                result.alarms.extend(sorted({f"alarms/{entry.row.id}" for entry in event.alarms}))
                 result.work_orders.extend(sorted(event.work_orders))
 
     def _load_states(self, session: Session, asset_ids: list[str]) -> dict[str, dict[str, dict]]:
@@ -292,16 +328,23 @@ class Ingestion:
                 states[row.asset_id][row.kind] = row.state
         return states
 
-    def _record_supply(self, session: Session, ref: AssetRef, item: SupplyLevel, at: datetime, now: datetime) -> None:
-        supply = f"{item.device_index}.{item.supply_index}"
-        upsert(session, SupplyReadingRow.__table__, [dict(asset_id=ref.asset_id, supply=supply, observe_time=at,
-                                                          level_percent=item.percent_remaining)],
-               ["asset_id", "supply", "observe_time"])
-        history = [LevelReading(r.observe_time, r.level_percent) for r in session.scalars(
-            select(SupplyReadingRow).where(SupplyReadingRow.asset_id == ref.asset_id, SupplyReadingRow.supply == supply,
-                                           SupplyReadingRow.observe_time >= at - timedelta(days=60))
-            .order_by(SupplyReadingRow.observe_time))]
-        self._orders.supply_levels(session, ref, supply, history, now)
+    def _record_supplies(self, session: Session, supplies: dict[tuple[str, str], list[dict]],
+                         assets: dict[str, AssetRef], now: datetime) -> None:
+        """Stores the batch's supply levels, then lets each supply's history decide on a shipment."""
+        rows = [row for readings in supplies.values() for row in readings]
+        for chunk in _chunks(rows):
+            upsert(session, SupplyReadingRow.__table__, chunk, ["asset_id", "supply", "observe_time"])
+        for asset_id, supply in sorted(supplies):
+            since = min(r["observe_time"] for r in supplies[(asset_id, supply)]) - SUPPLY_HISTORY
+            history = [LevelReading(r.observe_time, r.level_percent) for r in session.scalars(
+                select(SupplyReadingRow).where(SupplyReadingRow.asset_id == asset_id, SupplyReadingRow.supply == supply,
+                                               SupplyReadingRow.observe_time >= since)
+                .order_by(SupplyReadingRow.observe_time))]
+            self._orders.supply_levels(session, assets[asset_id], supply, history, now)
+
+
+def _key(event: _Event) -> tuple[str, str]:
+    return (event.message.source, event.message.source_event_id)
 
 
 def _problem(message: dpb.DiagnosticEvent) -> str:

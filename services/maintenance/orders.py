@@ -77,7 +77,7 @@ from services.maintenance.store_orders import (
     open_order_rows,
     save_order,
 )
-from services.runtime.db import Database, utc_now
+from services.runtime.db import Database, upsert, utc_now
 from services.runtime.errors import InvalidArgument
 from services.runtime.server import Runtime
 
@@ -90,14 +90,13 @@ _SUPPLY_CONDITION_PREFIX = "printer-supply:"
 
 def new_id(prefix: str) -> str:
     """Ids that sort by creation time, so lists in id order read oldest first."""
-    return f"{prefix}-{utc_now():%Y%m%d%H%M%S}-{secrets.token_hex(4)}"
+    return f"{prefix}-{utc_now():%Y%m%d%H%M%S%f}-{secrets.token_hex(3)}"
 
 
 class OrderDesk:
     def __init__(self, runtime: Runtime, rules: tuple[DispatchRule, ...] = DEFAULT_RULES,
                  lead_time_days: float = 5.0, safety_days: float = 3.0,
                  forecast: ForecastSettings = ForecastSettings()):
-        self._runtime = runtime
         self._rules = rules
         self._lead_time_days = lead_time_days
         self._safety_days = safety_days
@@ -111,7 +110,8 @@ class OrderDesk:
 
     def route_alarm(self, session: Session, alarm: Alarm, asset: AssetRef, now: datetime) -> str | None:
         """Applies `decide` to the alarm; the name of the work order the alarm is on, or None."""
-        rows = {f"{WORK_ORDERS}/{row.id}": row for row in open_order_rows(session, asset_id=asset.asset_id)}
+        rows = {f"{WORK_ORDERS}/{row.id}": row
+                for row in open_order_rows(session, asset_id=asset.asset_id, lock=True)}
         orders = {name: load_order(row) for name, row in rows.items()}
         decision = decide(alarm, orders.values(), self._rules, now)
         match decision:
@@ -192,9 +192,11 @@ class OrderDesk:
 
     def order_completed(self, session: Session, order: WorkOrder, time_zone: str) -> None:
         """A completed visit restarts the calendar of each plan it served (the next one counts from it)."""
-        for task in order.pm_tasks:
-            progress = self._progress_of(session, task.plan.split("/", 1)[1], task.asset.split("/", 1)[1])
-            progress.last_completed = site_today(order.completed_at, time_zone)
+        # An upsert: ingestion may be recording a meter value for the same plan and asset right now.
+        upsert(session, PmProgressRow.__table__, [
+            dict(plan_id=task.plan.split("/", 1)[1], asset_id=task.asset.split("/", 1)[1],
+                 last_completed=site_today(order.completed_at, time_zone)) for task in order.pm_tasks],
+               ["plan_id", "asset_id"])
 
     def _plans(self, session: Session, asset: AssetRef) -> list[PmPlan]:
         rows = session.scalars(select(PreventivePlanRow).where(or_(
@@ -208,10 +210,10 @@ class OrderDesk:
     @staticmethod
     def _progress_of(session: Session, plan_id: str, asset_id: str) -> PmProgressRow:
         progress = session.get(PmProgressRow, (plan_id, asset_id))
-        if progress is None:
-            progress = PmProgressRow(plan_id=plan_id, asset_id=asset_id)
-            session.add(progress)
-            session.flush()
+        if progress is None:  # inserted by a statement, as a completion may insert it concurrently
+            upsert(session, PmProgressRow.__table__, [dict(plan_id=plan_id, asset_id=asset_id)],
+                   ["plan_id", "asset_id"])
+            progress = session.get(PmProgressRow, (plan_id, asset_id))
         return progress
 
     def _place(self, session: Session, due: DuePm, asset: AssetRef, now: datetime) -> list[str]:
@@ -221,10 +223,14 @@ class OrderDesk:
             case CreateOrder():
                 return [self.open(session, placed, asset, now)]
             case MergeIntoOrder(order_id=order_id, task=task):
-                # The visit may belong to another asset of the site, whose row the caller did not lock.
+                # The visit may belong to another asset of the site, whose row the caller did not
+                # lock: lock it and read it afresh; if it closed meanwhile, place the task again.
                 row = session.scalars(select(WorkOrderRow).where(WorkOrderRow.id == order_id.split("/", 1)[1])
-                                      .with_for_update()).one()
-                save_order(row, add_pm_task(load_order(row), task, now))
+                                      .with_for_update().execution_options(populate_existing=True)).one()
+                order = load_order(row)
+                if not order.is_open:
+                    return self._place(session, due, asset, now)
+                save_order(row, add_pm_task(order, task, now))
                 return [order_id]
         return []
 
@@ -246,7 +252,8 @@ class OrderDesk:
 
     def _part_for(self, session: Session, asset: AssetRef, supply: str) -> str:
         part = session.scalars(select(ShipmentRow.part).where(
-            ShipmentRow.asset_id == asset.asset_id, ShipmentRow.supply == supply).order_by(ShipmentRow.id.desc())).first()
+            ShipmentRow.asset_id == asset.asset_id, ShipmentRow.supply == supply)
+            .order_by(ShipmentRow.id.desc())).first()
         return part or supply
 
     @staticmethod

@@ -141,12 +141,17 @@ class ShipmentRow(NamedRowMixin, Base):
     state: Mapped[str] = mapped_column(String(16), default="open")
 
 
-def open_order_rows(session: Session, *, asset_id: str | None = None, site: str | None = None) -> list[WorkOrderRow]:
+def open_order_rows(session: Session, *, asset_id: str | None = None, site: str | None = None,
+                    lock: bool = False) -> list[WorkOrderRow]:
+    """With `lock`, the rows are locked and read afresh: a technician's verb on one of them waits
+    for this unit of work instead of being overwritten by it."""
     query = select(WorkOrderRow).where(WorkOrderRow.state.in_(_OPEN)).order_by(WorkOrderRow.id)
     if asset_id is not None:
         query = query.where(WorkOrderRow.asset_id == asset_id)
     if site is not None:
         query = query.where(WorkOrderRow.site == site)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
     return list(session.scalars(query))
 
 
@@ -155,7 +160,8 @@ def hours_to_json(hours: OpeningHours) -> dict:
 
 
 def hours_of(row: WorkOrderRow) -> OpeningHours:
-    return OpeningHours(row.hours["time_zone"], tuple(tuple(tuple(span) for span in day) for day in row.hours["weekly"]))
+    weekly = tuple(tuple(tuple(span) for span in day) for day in row.hours["weekly"])
+    return OpeningHours(row.hours["time_zone"], weekly)
 
 
 def load_order(row: WorkOrderRow) -> WorkOrder:
@@ -195,7 +201,8 @@ def save_order(row: WorkOrderRow, order: WorkOrder) -> None:
     row.hold_reason, row.cancel_reason = order.hold_reason, order.cancel_reason
     row.completion, row.completed_time = _completion_json(order.completion), order.completed_at
     row.notes = [{"at": n.at.isoformat(), "technician": n.technician, "text": n.text} for n in order.notes]
-    row.downtime_start, row.downtime_end = (order.downtime.start, order.downtime.end) if order.downtime else (None, None)
+    downtime = order.downtime
+    row.downtime_start, row.downtime_end = (downtime.start, downtime.end) if downtime else (None, None)
     if before is None:
         row.create_time = row.update_time = order.created_at
     else:

@@ -27,6 +27,8 @@ class ServiceConfig:
     max_workers: int
     development_auth: bool
     page_token_secret: bytes
+    # Addresses of the other services this one calls, by service name ("fleet": "localhost:50051").
+    peers: dict[str, str]
 
     @property
     def uses_embedded_database(self) -> bool:
@@ -57,6 +59,8 @@ def default_sqlite_url(service: str) -> str:
 def load_config(service: str, **overrides) -> ServiceConfig:
     """Reads `<SERVICE>_DATABASE_URL`, `<SERVICE>_GRPC_PORT`, `<SERVICE>_METRICS_PORT` and FLEETOPS_* settings.
 
+    Other services are reached at `FLEETOPS_<SERVICE>_ADDRESS` (default localhost and their default port).
+
     Development header authentication is on by default only with the embedded SQLite database;
     `FLEETOPS_DEV_AUTH=1` turns it on explicitly elsewhere (tests against PostgreSQL).
     """
@@ -67,8 +71,11 @@ def load_config(service: str, **overrides) -> ServiceConfig:
     if development_auth is None:
         development_auth = database_url.startswith("sqlite")
     secret = os.environ.get("FLEETOPS_PAGE_TOKEN_SECRET", _DEVELOPMENT_TOKEN_SECRET)
+    peers = {name: os.environ.get(f"FLEETOPS_{name.upper()}_ADDRESS", f"localhost:{ports[0]}")
+             for name, ports in DEFAULT_PORTS.items() if name != service}
     values = dict(
         service=service,
+        peers=peers,
         grpc_host=os.environ.get("FLEETOPS_GRPC_HOST", "[::]"),
         grpc_port=_env_int(f"{prefix}_GRPC_PORT", grpc_port),
         metrics_port=_env_int(f"{prefix}_METRICS_PORT", metrics_port),

@@ -114,6 +114,37 @@ def _begin_immediate(connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _dialect_insert(session: Session):
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert
+
+
+def upsert(session: Session, table, rows: list[dict], key: list[str]) -> None:
+    """INSERT ... ON CONFLICT (key) DO UPDATE, on PostgreSQL and SQLite alike, in one statement."""
+    if not rows:
+        return
+    statement = _dialect_insert(session)(table).values(rows)
+    updates = {c: statement.excluded[c] for c in rows[0] if c not in key}
+    session.execute(statement.on_conflict_do_update(index_elements=key, set_=updates) if updates
+                    else statement.on_conflict_do_nothing(index_elements=key))
+
+
+def insert_new(session: Session, table, rows: list[dict], key: list[str]) -> set[tuple]:
+    """Inserts the rows whose key is not taken yet and returns the keys it inserted.
+
+    A concurrent transaction inserting the same key makes this one wait for it, then skip the
+    row: the key is claimed by exactly one caller.
+    """
+    if not rows:
+        return set()
+    statement = (_dialect_insert(session)(table).on_conflict_do_nothing(index_elements=key)
+                 .returning(*(table.c[k] for k in key)))
+    return {tuple(row) for row in session.execute(statement, rows)}
+
+
 class Database:
     """An engine and its session factory; `unit_of_work()` is the one transaction of an RPC."""
 
@@ -156,6 +187,8 @@ def translate_database_errors() -> Iterator[None]:
     try:
         yield
     except OperationalError as error:
+        if "deadlock detected" in str(error.orig) or "could not serialize" in str(error.orig):
+            raise Unavailable("the request collided with a concurrent one; retry it", reason="CONCURRENT_UPDATE") from error
         if _is_connection_failure(error):
             log.warning("database unavailable: %s", error)
             raise Unavailable("the database is unavailable; retry later") from error

@@ -18,8 +18,8 @@ O = dpb.IngestOutcome
 
 
 @pytest.fixture
-def devices(suite) -> Devices:
-    return Devices(suite["fleet"].channel, suite["maintenance"].channel)
+def devices(fleet, maintenance) -> Devices:
+    return Devices(fleet.channel, maintenance.channel)
 
 
 def _alarms(devices: Devices, asset: str) -> list[res.Alarm]:

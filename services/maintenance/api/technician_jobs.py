@@ -94,7 +94,8 @@ class TechnicianJobMethods:
                                      lambda order, who, now: put_on_hold(order, request.reason, now, who))
 
     def AddWorkNote(self, request: pb.AddWorkNoteRequest, context) -> res.WorkOrder:
-        return self._technician_verb("AddWorkNote", request, lambda order, who, now: add_note(order, who, request.text, now))
+        return self._technician_verb("AddWorkNote", request,
+                                     lambda order, who, now: add_note(order, who, request.text, now))
 
     def CompleteWorkOrder(self, request: pb.CompleteWorkOrderRequest, context) -> res.WorkOrder:
         """Completion ends the downtime, restarts the served PM plans' calendars and forwards a meter

@@ -262,7 +262,8 @@ class WorkOrderMethods:
         # A technician's request_id is theirs alone: another caller replaying it gets no stored answer.
         return self._standard.run(f"{method}:{technician}" if technician else method, request, res.WorkOrder, work)
 
-    def ListDowntimeIntervals(self, request: pb.ListDowntimeIntervalsRequest, context) -> pb.ListDowntimeIntervalsResponse:
+    def ListDowntimeIntervals(self, request: pb.ListDowntimeIntervalsRequest,
+                              context) -> pb.ListDowntimeIntervalsResponse:
         if len(request.assets) > MAX_DOWNTIME_ASSETS:
             raise InvalidArgument.field("assets", f"at most {MAX_DOWNTIME_ASSETS} assets per call")
         asset_ids = sorted({parse_name(name, "assets", f"assets[{i}]") for i, name in enumerate(request.assets)})

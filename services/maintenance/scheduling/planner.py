@@ -56,8 +56,8 @@ class _Layout:
 
 
 def solve(problem: Problem, params: Params) -> Solution:
-    if params.workers != 1:
-        raise ValueError("the routing search is single-threaded: workers must be 1")
+    """Day plans for `problem`; raises ValueError on input the planner cannot take."""
+    _validate(problem, params)
     epoch = _epoch(problem)
     technicians = problem.technicians
     starts = [t.start_location or t.home for t in technicians]
@@ -80,6 +80,21 @@ def solve(problem: Problem, params: Params) -> Solution:
     search = CoreSearch(params.time_limit.total_seconds())
     result = solve_core(core, search)
     return _solution(problem, layout, planned, assessed, result)
+
+
+def _validate(problem: Problem, params: Params) -> None:
+    if params.workers != 1:
+        raise ValueError("the routing search is single-threaded: workers must be 1")
+    if params.time_limit <= timedelta():
+        raise ValueError("time_limit must be positive")
+    if not problem.technicians:
+        raise ValueError("a plan needs at least one technician")
+    for kind, ids in (
+        ("technician", [t.id for t in problem.technicians]),
+        ("order", [o.id for o in problem.orders]),
+    ):
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"{kind} ids must be unique")
 
 
 def _epoch(problem: Problem) -> datetime:

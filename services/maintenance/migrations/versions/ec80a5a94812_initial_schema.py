@@ -1,15 +1,15 @@
 """initial schema
 
-Revision ID: 5b23f489bf8d
+Revision ID: ec80a5a94812
 Revises: 
-Create Date: 2026-11-22 11:11:43.160320
+Create Date: 2026-11-22 11:16:44.219008
 """
 from alembic import op
 import sqlalchemy as sa
 import services.runtime.db
 
 
-revision = '5b23f489bf8d'
+revision = 'ec80a5a94812'
 down_revision = None
 branch_labels = None
 depends_on = None

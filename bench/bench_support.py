@@ -1,0 +1,87 @@
+"""What every benchmark needs: a throw-away PostgreSQL database, service processes, percentiles, output."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import sqlalchemy
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+ROOT = Path(__file__).resolve().parents[1]
+ADMIN_URL = os.environ.get("FLEETOPS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1/test")
+METADATA = (("x-fleetops-subject", "bench"), ("x-fleetops-roles", "admin"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+@contextlib.contextmanager
+def postgres_database(label: str) -> Iterator[str]:
+    name = f"fleetops_bench_{label}_{uuid.uuid4().hex[:8]}"
+    admin = sqlalchemy.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield sqlalchemy.make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@contextlib.contextmanager
+def service_process(service: str, database_url: str, **peers: str) -> Iterator[str]:
+    """Runs `python -m services.<service>.main` on free ports; yields its gRPC address once SERVING."""
+    port = free_port()
+    env = dict(os.environ, FLEETOPS_DEV_AUTH="1", **{
+        f"{service.upper()}_DATABASE_URL": database_url, f"{service.upper()}_GRPC_PORT": str(port),
+        f"{service.upper()}_METRICS_PORT": str(free_port())},
+        **{f"FLEETOPS_{peer.upper()}_ADDRESS": address for peer, address in peers.items()})
+    logs = ROOT / "bench" / "results" / f"{service}.log"
+    logs.parent.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen([sys.executable, "-m", f"services.{service}.main"], cwd=ROOT, env=env,
+                               stderr=logs.open("w"))
+    address = f"localhost:{port}"
+    try:
+        with grpc.insecure_channel(address) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            for _ in range(600):
+                try:
+                    if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
+                        break
+                except grpc.RpcError:
+                    time.sleep(0.1)
+        yield address
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def report(name: str, rows: list[dict]) -> None:
+    """Prints rows as a table and writes them to bench/results/<name>.json."""
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    widths = {c: max(len(c), *(len(str(row.get(c, ""))) for row in rows)) for c in columns}
+    print("  ".join(c.ljust(widths[c]) for c in columns))
+    for row in rows:
+        print("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns))
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(rows, indent=2))
