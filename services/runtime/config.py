@@ -29,6 +29,8 @@ class ServiceConfig:
     page_token_secret: bytes
     # Addresses of the other services this one calls, by service name ("fleet": "localhost:50051").
     peers: dict[str, str]
+    # Solver processes (0: the service's own default).
+    solver_workers: int
 
     @property
     def uses_embedded_database(self) -> bool:
@@ -82,6 +84,7 @@ def load_config(service: str, **overrides) -> ServiceConfig:
         database_url=database_url,
         grace_seconds=float(_env_int("FLEETOPS_GRACE_SECONDS", 10)),
         max_workers=_env_int("FLEETOPS_MAX_WORKERS", 16),
+        solver_workers=_env_int(f"{prefix}_SOLVER_WORKERS", 0),
         development_auth=development_auth,
         page_token_secret=secret.encode(),
     )

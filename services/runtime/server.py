@@ -25,6 +25,7 @@ from services.runtime.db import Database
 from services.runtime.interceptors import EdgeInterceptor
 from services.runtime.metrics import GrpcServerMetrics, MetricsEndpoint
 from services.runtime.pagination import PageTokens
+from services.runtime.workers import WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class Runtime:
     database: Database
     page_tokens: PageTokens
     metrics: GrpcServerMetrics
+    workers: WorkerPool | None = None  # for services whose definition asks for solver workers
 
 
 @dataclass(frozen=True)
@@ -47,15 +49,17 @@ class ServiceDefinition:
     grpc_services: tuple[str, ...]  # full names, e.g. "fleetops.fleet.v1.FleetService"
     migrations_dir: Path
     register: Callable[[grpc.Server, Runtime], None]
+    solver_workers: int = 0  # processes for optimizer solves; 0: no pool
 
 
 def define_service(name: str, service_descriptor, add_servicer: Callable, servicer_type: Callable[[Runtime], object],
-                   main_file: str) -> ServiceDefinition:
+                   main_file: str, solver_workers: int = 0) -> ServiceDefinition:
     """The definition of a service with one servicer whose migrations sit beside its `main.py`."""
     return ServiceDefinition(
         name=name, grpc_services=(service_descriptor.full_name,),
         migrations_dir=Path(main_file).parent / "migrations",
         register=lambda server, runtime: add_servicer(servicer_type(runtime), server),
+        solver_workers=solver_workers,
     )
 
 
@@ -66,6 +70,9 @@ class RunningService:
         self.database = Database(config.database_url)
         self.database.migrate(definition.migrations_dir)
         metrics = GrpcServerMetrics.create()
+        # Before the gRPC server exists: no gRPC thread may be running when workers start.
+        self.workers = (WorkerPool(config.solver_workers or definition.solver_workers, definition.name, metrics.registry)
+                        if definition.solver_workers else None)
         authenticator = DevelopmentHeaderAuthenticator() if config.development_auth else RefuseAllAuthenticator()
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix=f"{definition.name}-rpc"),
@@ -77,7 +84,7 @@ class RunningService:
         )
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        runtime = Runtime(config, self.database, PageTokens(config.page_token_secret), metrics)
+        runtime = Runtime(config, self.database, PageTokens(config.page_token_secret), metrics, self.workers)
         definition.register(self.server, runtime)
         reflection.enable_server_reflection(
             (*definition.grpc_services, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
@@ -99,6 +106,8 @@ class RunningService:
         self.health.enter_graceful_shutdown()
         self.server.stop(self.config.grace_seconds if grace is None else grace).wait()
         self.metrics_endpoint.stop()
+        if self.workers:
+            self.workers.shutdown()
         self.database.dispose()
 
 
