@@ -180,15 +180,15 @@ def fleet(service_factory) -> ServiceUnderTest:
 
 
 @pytest.fixture(scope="session")
-def maintenance(service_factory) -> ServiceUnderTest:
+def maintenance(service_factory, fleet) -> ServiceUnderTest:
     from services.maintenance.main import DEFINITION
-    return service_factory(DEFINITION)
+    return service_factory(DEFINITION, peers={"fleet": fleet.address, "invoicing": "localhost:1"})
 
 
 @pytest.fixture(scope="session")
-def invoicing(service_factory) -> ServiceUnderTest:
+def invoicing(service_factory, fleet, maintenance) -> ServiceUnderTest:
     from services.invoicing.main import DEFINITION
-    return service_factory(DEFINITION)
+    return service_factory(DEFINITION, peers={"fleet": fleet.address, "maintenance": maintenance.address})
 
 
 @pytest.fixture(scope="session")

@@ -31,6 +31,8 @@ from services.maintenance.domain.consumables import LevelReading
 from services.maintenance.domain.diagnostics import (Action, MalformedDiagnostic, Severity, PageCounter, SupplyLevel, load_catalogues,
                                                      load_registry_bundle, normalize)
 from services.maintenance.orders import OrderDesk
+from services.maintenance.store_orders import WorkOrderRow
+from services.maintenance.domain.work_orders import WorkOrderState
 from services.maintenance.store_ingest import (AlarmRow, DeviceStateRow, DiagnosticEventRow, MeterOutboxRow,
                                                SupplyReadingRow)
 from services.runtime.clients import Peer
@@ -294,8 +296,11 @@ class Ingestion:
             results[event.index] = dpb.IngestResult(index=event.index, outcome=O.INGEST_OUTCOME_ACCEPTED,
                                                     reason=decoded.note)
         book.save(session)
+        closed = self._closed_orders(session, {e.row.work_order_id for _, e in routed if e.row.work_order_id})
         decided: set[int] = set()
         for event, entry in routed:
+            if entry.row.work_order_id in closed:  # its order is done: a new occurrence needs a new decision
+                entry.row.work_order_id = None
             # Decided once per batch, in its final state; an alarm that asks for no action is decided
             # when its episode opens (it may join an open order then) and not again on every repeat.
             needs_decision = entry.alarm.count == 1 or entry.alarm.fault.action is not Action.NONE
@@ -320,6 +325,16 @@ class Ingestion:
             if result.outcome == O.INGEST_OUTCOME_ACCEPTED:
                 result.alarms.extend(sorted({f"alarms/{entry.row.id}" for entry in event.alarms}))
                 result.work_orders.extend(sorted(event.work_orders))
+
+    @staticmethod
+    def _closed_orders(session: Session, names: set[str]) -> set[str]:
+        ids = sorted(name.split("/", 1)[1] for name in names)
+        closed: set[str] = set()
+        for chunk in _chunks(ids):
+            closed |= {f"workOrders/{i}" for i in session.scalars(select(WorkOrderRow.id).where(
+                WorkOrderRow.id.in_(chunk), WorkOrderRow.state.in_([WorkOrderState.COMPLETED.value,
+                                                                    WorkOrderState.CANCELLED.value])))}
+        return closed
 
     def _load_states(self, session: Session, asset_ids: list[str]) -> dict[str, dict[str, dict]]:
         states: dict[str, dict[str, dict]] = {a: {} for a in asset_ids}

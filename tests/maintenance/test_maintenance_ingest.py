@@ -136,3 +136,24 @@ def test_page_counter_reaches_the_fleet_service_as_a_meter_reading(devices):
         if not readings:
             time.sleep(0.1)  # the forwarder runs after the commit, in the background
     assert [(r.register, r.value) for r in readings] == [("total_impressions", "123456")]
+
+
+def test_a_burst_of_the_same_fault_from_concurrent_callers_opens_one_work_order(devices):
+    from concurrent.futures import ThreadPoolExecutor
+    printer = devices.asset()
+    batches = [[devices.event(printer, when(minute), printer_alert=alert_row())] for minute in range(12)]
+    with ThreadPoolExecutor(6) as pool:
+        responses = list(pool.map(lambda batch: devices.ingest(*batch), batches))
+    orders = {name for response in responses for result in response.results for name in result.work_orders}
+    assert len(orders) == 1
+    listed = devices.stub.ListWorkOrders(pb.ListWorkOrdersRequest(asset=printer)).work_orders
+    assert [o.name for o in listed] == list(orders)
+
+
+def test_fault_after_its_order_was_closed_opens_a_new_order(devices):
+    printer = devices.asset()
+    first = devices.ingest(devices.event(printer, when(0), printer_alert=alert_row())).results[0].work_orders
+    assert len(first) == 1
+    devices.stub.CancelWorkOrder(pb.WorkOrderVerbRequest(name=first[0], reason="duplicate of a phone call"))
+    again = devices.ingest(devices.event(printer, when(5), printer_alert=alert_row())).results[0].work_orders
+    assert len(again) == 1 and again[0] != first[0]

@@ -1,18 +1,21 @@
-"""gRPC surface of the invoicing service: translate, validate, map errors. Rules live in domain/."""
+"""Issuing entities: the legal entities whose names, registration numbers, series and tax rates invoices carry."""
 
 from __future__ import annotations
 
+import json
+from decimal import Decimal, InvalidOperation
+
 from fleetops.invoicing.v1 import invoicing_service_pb2 as pb
-from fleetops.invoicing.v1 import invoicing_service_pb2_grpc as pb_grpc
 from sqlalchemy.orm import Session
 
+from services.invoicing.api.common import audited, mutation
 from services.invoicing.domain.issuers import IssuerDetails, TaxRounding, validate_details
-from services.invoicing.store import IdempotencyRecord, IssuingEntityRow
-from services.runtime.crud import Collection, StandardMethods
+from services.invoicing.store import IssuingEntityRow
+from services.runtime.crud import Collection
+from services.runtime.errors import InvalidArgument
 from services.runtime.resources import NamePattern, etag_for, to_timestamp
-from services.runtime.server import Runtime
 
-ISSUING_ENTITIES = "issuingEntities"
+ISSUING_ENTITIES = NamePattern("issuingEntities/{issuing_entity}")
 _ROUNDING_FROM_PROTO = {
     pb.TAX_ROUNDING_MODE_UNSPECIFIED: TaxRounding.HALF_UP,  # the default most tax offices expect
     pb.TAX_ROUNDING_MODE_HALF_UP: TaxRounding.HALF_UP,
@@ -24,12 +27,26 @@ _ROUNDING_TO_PROTO = {mode: pb.TaxRoundingMode.Value(f"TAX_ROUNDING_MODE_{mode.v
 
 def issuing_entity_to_proto(row: IssuingEntityRow) -> pb.IssuingEntity:
     return pb.IssuingEntity(
-        name=f"{ISSUING_ENTITIES}/{row.id}", legal_name=row.legal_name,
+        name=ISSUING_ENTITIES.name_of(row.id), legal_name=row.legal_name,
         tax_registration_number=row.tax_registration_number, country_code=row.country_code,
         invoice_series=row.invoice_series, tax_rounding_mode=_ROUNDING_TO_PROTO[row.tax_rounding_mode],
+        tax_rates=json.loads(row.tax_rates or "{}"),
         create_time=to_timestamp(row.create_time), update_time=to_timestamp(row.update_time),
         etag=etag_for(row.version),
     )
+
+
+def _tax_rates(message: pb.IssuingEntity) -> str:
+    rates = {}
+    for category, text in sorted(message.tax_rates.items()):
+        try:
+            rate = Decimal(text)
+        except InvalidOperation:
+            rate = Decimal(-1)
+        if not category or not (0 <= rate < 1):
+            raise InvalidArgument.field(f"issuing_entity.tax_rates[{category}]", "must be a decimal rate in [0, 1)")
+        rates[category] = text
+    return json.dumps(rates)
 
 
 def write_issuing_entity(session: Session, row: IssuingEntityRow, message: pb.IssuingEntity,
@@ -40,22 +57,23 @@ def write_issuing_entity(session: Session, row: IssuingEntityRow, message: pb.Is
         tax_rounding_mode=_ROUNDING_FROM_PROTO.get(message.tax_rounding_mode, TaxRounding.HALF_UP),
     )
     validate_details(details, fields)
-    for field in fields:
+    for field in fields - {"tax_rates"}:
         setattr(row, field, getattr(details, field))
+    if "tax_rates" in fields:
+        row.tax_rates = _tax_rates(message)
 
 
 ISSUING_ENTITY_COLLECTION = Collection(
-    pattern=NamePattern("issuingEntities/{issuing_entity}"), row_type=IssuingEntityRow, message_type=pb.IssuingEntity,
+    pattern=ISSUING_ENTITIES, row_type=IssuingEntityRow, message_type=pb.IssuingEntity,
     message_field="issuing_entity",
-    writable=("legal_name", "tax_registration_number", "country_code", "invoice_series", "tax_rounding_mode"),
-    to_message=issuing_entity_to_proto, write=write_issuing_entity,
+    writable=("legal_name", "tax_registration_number", "country_code", "invoice_series", "tax_rounding_mode",
+              "tax_rates"),
+    to_message=issuing_entity_to_proto,
+    write=audited(write_issuing_entity, lambda row: ISSUING_ENTITIES.name_of(row.id), "IssuingEntity"),
 )
 
 
-class InvoicingApi(pb_grpc.InvoicingServiceServicer):
-    def __init__(self, runtime: Runtime):
-        self._standard = StandardMethods(runtime, IdempotencyRecord)
-
+class IssuerMethods:
     def GetIssuingEntity(self, request: pb.GetIssuingEntityRequest, context) -> pb.IssuingEntity:
         return self._standard.get(ISSUING_ENTITY_COLLECTION, request.name)
 
@@ -63,9 +81,11 @@ class InvoicingApi(pb_grpc.InvoicingServiceServicer):
         entities, token = self._standard.list(ISSUING_ENTITY_COLLECTION, request)
         return pb.ListIssuingEntitiesResponse(issuing_entities=entities, next_page_token=token)
 
+    @mutation
     def CreateIssuingEntity(self, request: pb.CreateIssuingEntityRequest, context) -> pb.IssuingEntity:
         return self._standard.create(ISSUING_ENTITY_COLLECTION, "CreateIssuingEntity", request,
                                      request.issuing_entity_id, "issuing_entity_id")
 
+    @mutation
     def UpdateIssuingEntity(self, request: pb.UpdateIssuingEntityRequest, context) -> pb.IssuingEntity:
         return self._standard.update(ISSUING_ENTITY_COLLECTION, "UpdateIssuingEntity", request)
