@@ -91,3 +91,14 @@ def to_timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
 
 def from_timestamp(stamp: timestamp_pb2.Timestamp) -> datetime:
     return stamp.ToDatetime(tzinfo=UTC)
+
+
+def required_interval(request, start_field: str = "start_time", end_field: str = "end_time") -> tuple[datetime, datetime]:
+    """A request's [start, end) pair of timestamps: both required, end after start."""
+    for field in (start_field, end_field):
+        if not request.HasField(field):
+            raise InvalidArgument.field(field, "is required")
+    start, end = from_timestamp(getattr(request, start_field)), from_timestamp(getattr(request, end_field))
+    if end <= start:
+        raise InvalidArgument.field(end_field, f"must be after {start_field}")
+    return start, end

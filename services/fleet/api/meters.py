@@ -22,7 +22,7 @@ from services.fleet.store import AssetRow, MeterReadingRow, MeterResetRow
 from services.runtime.errors import InvalidArgument, NotFound
 from services.runtime.proto_values import duration_or
 from services.runtime.repository import NamedRows
-from services.runtime.resources import from_timestamp, to_timestamp
+from services.runtime.resources import from_timestamp, required_interval, to_timestamp
 
 MAX_USAGE_ASSETS = 1000
 _SOURCE_FROM_PROTO = {mpb.READING_SOURCE_DEVICE: ReadingSource.DEVICE, mpb.READING_SOURCE_MANUAL: ReadingSource.MANUAL,
@@ -186,12 +186,7 @@ class MeterMethods:
         asset_ids = [ASSETS.key(name, f"assets[{i}]") for i, name in enumerate(request.assets)]
         if not request.register:
             raise InvalidArgument.field("register", "is required")
-        for field in ("start_time", "end_time"):
-            if not request.HasField(field):
-                raise InvalidArgument.field(field, "is required")
-        start, end = from_timestamp(request.start_time), from_timestamp(request.end_time)
-        if end <= start:
-            raise InvalidArgument.field("end_time", "must be after start_time")
+        start, end = required_interval(request)
         tolerance = duration_or(request.read_tolerance, DEFAULT_READ_TOLERANCE, "read_tolerance")
         window = duration_or(request.average_window, DEFAULT_AVERAGE_WINDOW, "average_window")
         with self._db.unit_of_work() as session:

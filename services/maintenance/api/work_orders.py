@@ -41,7 +41,7 @@ from services.maintenance.store_orders import (
 from services.runtime.db import utc_now
 from services.runtime.errors import FieldViolation, InvalidArgument, NotFound, PermissionDenied
 from services.runtime.pagination import PageRequest
-from services.runtime.resources import check_etag, etag_for, from_timestamp, parse_name, to_timestamp
+from services.runtime.resources import check_etag, etag_for, from_timestamp, parse_name, required_interval, to_timestamp
 
 MAX_DOWNTIME_ASSETS = 1000
 STATE_TO_PROTO = {state: res.WorkOrderState.Value(f"WORK_ORDER_STATE_{state.name}") for state in WorkOrderState}
@@ -267,12 +267,7 @@ class WorkOrderMethods:
         if len(request.assets) > MAX_DOWNTIME_ASSETS:
             raise InvalidArgument.field("assets", f"at most {MAX_DOWNTIME_ASSETS} assets per call")
         asset_ids = sorted({parse_name(name, "assets", f"assets[{i}]") for i, name in enumerate(request.assets)})
-        for field in ("start_time", "end_time"):
-            if not request.HasField(field):
-                raise InvalidArgument.field(field, "is required")
-        start, end = from_timestamp(request.start_time), from_timestamp(request.end_time)
-        if end <= start:
-            raise InvalidArgument.field("end_time", "must be after start_time")
+        start, end = required_interval(request)
         query = {"assets": asset_ids, "start": str(start), "end": str(end)}
         page = self._tokens.parse(request.page_size, request.page_token, query)
         statement = select(WorkOrderRow).where(
