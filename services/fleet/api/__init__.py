@@ -9,17 +9,22 @@ from services.fleet.api.assets import AssetMethods
 from services.fleet.api.catalog import CatalogMethods
 from services.fleet.api.fleet_import import ImportMethods
 from services.fleet.api.meters import MeterMethods
+from services.fleet.api.placement import PlacementMethods
+from services.fleet.api.replacement import ReplacementMethods
 from services.fleet.fleet_metrics import FleetGauges
 from services.fleet.store import IdempotencyRecord
 from services.runtime.crud import StandardMethods
+from services.runtime.jobs import SolveJobs
 from services.runtime.server import Runtime
 
 
-class FleetApi(CatalogMethods, AssetMethods, MeterMethods, ImportMethods, pb_grpc.FleetServiceServicer):
+class FleetApi(CatalogMethods, AssetMethods, MeterMethods, ImportMethods, PlacementMethods, ReplacementMethods,
+               pb_grpc.FleetServiceServicer):
     def __init__(self, runtime: Runtime):
         self._standard = StandardMethods(runtime, IdempotencyRecord)
         self._db = runtime.database
         self._tokens = runtime.page_tokens
+        self._solve_jobs = SolveJobs(runtime.database, runtime.workers)
         self._readings_recorded = Counter("fleetops_fleet_meter_readings", "Meter readings recorded, by result.",
                                           ["result"], registry=runtime.metrics.registry)
         runtime.metrics.registry.register(FleetGauges(runtime.database))

@@ -1,15 +1,15 @@
 """initial schema
 
-Revision ID: dc9228118a09
+Revision ID: cd9d64e41171
 Revises: 
-Create Date: 2026-11-22 10:45:42.919727
+Create Date: 2026-11-22 11:30:01.203184
 """
 from alembic import op
 import sqlalchemy as sa
 import services.runtime.db
 
 
-revision = 'dc9228118a09'
+revision = 'cd9d64e41171'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -62,6 +62,45 @@ def upgrade() -> None:
     sa.Column('create_time', services.runtime.db.UtcDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('method', 'request_id', name=op.f('pk_idempotency_records'))
     )
+    op.create_table('placement_plans',
+    sa.Column('apply_time', services.runtime.db.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('application', sa.JSON(), nullable=False),
+    sa.Column('state', sa.String(length=16), nullable=False),
+    sa.Column('customer_id', sa.String(length=200), nullable=False),
+    sa.Column('site_id', sa.String(length=200), nullable=True),
+    sa.Column('currency_code', sa.String(length=3), nullable=False),
+    sa.Column('input', sa.JSON(), nullable=False),
+    sa.Column('output', sa.JSON(), nullable=False),
+    sa.Column('error', sa.Text(), nullable=False),
+    sa.Column('id', sa.String(length=200), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('create_time', services.runtime.db.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('update_time', services.runtime.db.UtcDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_placement_plans'))
+    )
+    with op.batch_alter_table('placement_plans', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_placement_plans_customer_id'), ['customer_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_placement_plans_state'), ['state'], unique=False)
+
+    op.create_table('replacement_plans',
+    sa.Column('device_model_id', sa.String(length=200), nullable=True),
+    sa.Column('state', sa.String(length=16), nullable=False),
+    sa.Column('customer_id', sa.String(length=200), nullable=False),
+    sa.Column('site_id', sa.String(length=200), nullable=True),
+    sa.Column('currency_code', sa.String(length=3), nullable=False),
+    sa.Column('input', sa.JSON(), nullable=False),
+    sa.Column('output', sa.JSON(), nullable=False),
+    sa.Column('error', sa.Text(), nullable=False),
+    sa.Column('id', sa.String(length=200), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('create_time', services.runtime.db.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('update_time', services.runtime.db.UtcDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_replacement_plans'))
+    )
+    with op.batch_alter_table('replacement_plans', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_replacement_plans_customer_id'), ['customer_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_replacement_plans_state'), ['state'], unique=False)
+
     op.create_table('sites',
     sa.Column('customer_id', sa.String(length=200), nullable=False),
     sa.Column('display_name', sa.String(length=200), nullable=False),
@@ -204,6 +243,16 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_sites_customer_id'))
 
     op.drop_table('sites')
+    with op.batch_alter_table('replacement_plans', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_replacement_plans_state'))
+        batch_op.drop_index(batch_op.f('ix_replacement_plans_customer_id'))
+
+    op.drop_table('replacement_plans')
+    with op.batch_alter_table('placement_plans', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_placement_plans_state'))
+        batch_op.drop_index(batch_op.f('ix_placement_plans_customer_id'))
+
+    op.drop_table('placement_plans')
     op.drop_table('idempotency_records')
     with op.batch_alter_table('device_models', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_device_models_device_class'))
