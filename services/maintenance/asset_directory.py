@@ -40,6 +40,9 @@ class AssetRef:
     data_collection_consent: bool
     time_zone: str
     opening_hours: tuple[tuple[int, str, str], ...]  # (ISO weekday, "HH:MM", "HH:MM"); empty: always open
+    site_latitude: float | None = None  # None: the site has no position
+    site_longitude: float | None = None
+    service_territory: str = ""
 
     @property
     def asset_id(self) -> str:
@@ -58,7 +61,8 @@ class AssetRef:
 def _ref(row: AssetRefRow) -> AssetRef:
     return AssetRef(f"assets/{row.asset_id}", f"customers/{row.customer_id}", row.site, row.device_model,
                     row.device_class, row.data_collection_consent, row.time_zone,
-                    tuple(tuple(h) for h in row.opening_hours))
+                    tuple(tuple(h) for h in row.opening_hours), row.site_latitude, row.site_longitude,
+                    row.service_territory)
 
 
 class AssetDirectory:
@@ -110,6 +114,9 @@ class AssetDirectory:
                         opening_hours=[[h.day, f"{h.open.hours:02d}:{h.open.minutes:02d}",
                                         f"{h.close.hours:02d}:{h.close.minutes:02d}"] for h in site.opening_hours]
                         if site else [],
+                        site_latitude=site.position.latitude if site and site.HasField("position") else None,
+                        site_longitude=site.position.longitude if site and site.HasField("position") else None,
+                        service_territory=site.service_territory if site else "",
                         fetched_time=utc_now()))
         except Unavailable:
             if all(i in cached for i in ids):

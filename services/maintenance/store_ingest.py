@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, Index, Integer, String
+from sqlalchemy import JSON, Boolean, Float, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.maintenance.store import Base
@@ -25,6 +25,10 @@ class AssetRefRow(Base):
     time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
     # [[ISO weekday, "HH:MM", "HH:MM"], ...]; empty: always open
     opening_hours: Mapped[list] = mapped_column(JSON, default=list)
+    # The site's position and service territory, for technician scheduling; None/"": not known.
+    site_latitude: Mapped[float | None] = mapped_column(Float)
+    site_longitude: Mapped[float | None] = mapped_column(Float)
+    service_territory: Mapped[str] = mapped_column(String(63), default="", index=True)
     fetched_time: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
 
 

@@ -6,6 +6,7 @@ from fleetops.maintenance.v1 import maintenance_service_pb2_grpc as pb_grpc
 
 from services.maintenance.api.diagnostics import AlarmMethods, DiagnosticsMethods
 from services.maintenance.api.policies import PolicyMethods
+from services.maintenance.api.schedules import ScheduleMethods
 from services.maintenance.api.technician_jobs import TechnicianJobMethods
 from services.maintenance.api.technicians import TechnicianMethods
 from services.maintenance.api.work_orders import WorkOrderMethods
@@ -14,11 +15,12 @@ from services.maintenance.ingestion import Ingestion
 from services.maintenance.orders import OrderDesk
 from services.maintenance.store import IdempotencyRecord
 from services.runtime.crud import StandardMethods
+from services.runtime.jobs import SolveJobs
 from services.runtime.server import Runtime
 
 
 class MaintenanceApi(TechnicianMethods, DiagnosticsMethods, AlarmMethods, WorkOrderMethods, TechnicianJobMethods,
-                     PolicyMethods, pb_grpc.MaintenanceServiceServicer):
+                     PolicyMethods, ScheduleMethods, pb_grpc.MaintenanceServiceServicer):
     def __init__(self, runtime: Runtime):
         self._standard = StandardMethods(runtime, IdempotencyRecord)
         self._db = runtime.database
@@ -26,3 +28,4 @@ class MaintenanceApi(TechnicianMethods, DiagnosticsMethods, AlarmMethods, WorkOr
         self._assets = AssetDirectory(runtime.config.peers["fleet"])
         self._orders = OrderDesk(runtime)
         self._ingestion = Ingestion(runtime, self._assets, self._orders)
+        self._solves = SolveJobs(runtime.database, runtime.workers) if runtime.workers else None

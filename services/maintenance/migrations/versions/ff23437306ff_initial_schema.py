@@ -1,15 +1,15 @@
 """initial schema
 
-Revision ID: ec80a5a94812
+Revision ID: ff23437306ff
 Revises: 
-Create Date: 2026-11-22 11:16:44.219008
+Create Date: 2026-11-22 11:28:48.033669
 """
 from alembic import op
 import sqlalchemy as sa
 import services.runtime.db
 
 
-revision = 'ec80a5a94812'
+revision = 'ff23437306ff'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -44,11 +44,15 @@ def upgrade() -> None:
     sa.Column('data_collection_consent', sa.Boolean(), nullable=False),
     sa.Column('time_zone', sa.String(length=64), nullable=False),
     sa.Column('opening_hours', sa.JSON(), nullable=False),
+    sa.Column('site_latitude', sa.Float(), nullable=True),
+    sa.Column('site_longitude', sa.Float(), nullable=True),
+    sa.Column('service_territory', sa.String(length=63), nullable=False),
     sa.Column('fetched_time', services.runtime.db.UtcDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('asset_id', name=op.f('pk_asset_refs'))
     )
     with op.batch_alter_table('asset_refs', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_asset_refs_customer_id'), ['customer_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_asset_refs_service_territory'), ['service_territory'], unique=False)
 
     op.create_table('device_states',
     sa.Column('asset_id', sa.String(length=200), nullable=False),
@@ -116,6 +120,27 @@ def upgrade() -> None:
     with op.batch_alter_table('preventive_plans', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_preventive_plans_asset_id'), ['asset_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_preventive_plans_device_model'), ['device_model'], unique=False)
+
+    op.create_table('schedules',
+    sa.Column('territory', sa.String(length=63), nullable=False),
+    sa.Column('plan_date', sa.Date(), nullable=False),
+    sa.Column('state', sa.String(length=16), nullable=False),
+    sa.Column('time_limit_seconds', sa.Float(), nullable=False),
+    sa.Column('notes', sa.JSON(), nullable=False),
+    sa.Column('unlocated', sa.JSON(), nullable=False),
+    sa.Column('solution', sa.JSON(), nullable=True),
+    sa.Column('error', sa.Text(), nullable=False),
+    sa.Column('applied', sa.Boolean(), nullable=False),
+    sa.Column('replanned_from', sa.String(length=200), nullable=False),
+    sa.Column('urgent_work_order', sa.String(length=200), nullable=False),
+    sa.Column('id', sa.String(length=200), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('create_time', services.runtime.db.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('update_time', services.runtime.db.UtcDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_schedules'))
+    )
+    with op.batch_alter_table('schedules', schema=None) as batch_op:
+        batch_op.create_index('ix_schedules_territory_id', ['territory', 'id'], unique=False)
 
     op.create_table('shipments',
     sa.Column('asset_id', sa.String(length=200), nullable=False),
@@ -239,6 +264,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_shipments_asset_state')
 
     op.drop_table('shipments')
+    with op.batch_alter_table('schedules', schema=None) as batch_op:
+        batch_op.drop_index('ix_schedules_territory_id')
+
+    op.drop_table('schedules')
     with op.batch_alter_table('preventive_plans', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_preventive_plans_device_model'))
         batch_op.drop_index(batch_op.f('ix_preventive_plans_asset_id'))
@@ -253,6 +282,7 @@ def downgrade() -> None:
     op.drop_table('diagnostic_events')
     op.drop_table('device_states')
     with op.batch_alter_table('asset_refs', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_asset_refs_service_territory'))
         batch_op.drop_index(batch_op.f('ix_asset_refs_customer_id'))
 
     op.drop_table('asset_refs')
