@@ -10,9 +10,11 @@ from sqlalchemy import and_, func, insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from services.fleet.domain.meters import Reading, Reset
-from services.fleet.store import AssetRow, DeviceModelRow, MeterReadingRow, MeterResetRow
+from services.fleet.store import AssetRow, DeviceModelRow, MeterLatestRow, MeterReadingRow, MeterResetRow
+from services.runtime.db import upsert
 
 Pair = tuple[str, str]  # (asset id, register)
+_CHUNK = 1000
 
 
 def asset_registers(session: Session, asset_ids: Iterable[str], *, lock: bool = False) -> dict[str, tuple[str, list[dict]]]:
@@ -32,16 +34,13 @@ def asset_registers(session: Session, asset_ids: Iterable[str], *, lock: bool = 
 
 
 def latest_readings(session: Session, pairs: set[Pair]) -> dict[Pair, Reading]:
-    if not pairs:
-        return {}
-    latest = (select(MeterReadingRow.asset_id, MeterReadingRow.register,
-                     func.max(MeterReadingRow.read_time).label("read_time"))
-              .where(tuple_(MeterReadingRow.asset_id, MeterReadingRow.register).in_(list(pairs)))
-              .group_by(MeterReadingRow.asset_id, MeterReadingRow.register).subquery())
-    rows = session.execute(select(MeterReadingRow).join(latest, and_(
-        MeterReadingRow.asset_id == latest.c.asset_id, MeterReadingRow.register == latest.c.register,
-        MeterReadingRow.read_time == latest.c.read_time))).scalars()
-    return {(r.asset_id, r.register): Reading(r.read_time, r.value) for r in rows}
+    found: dict[Pair, Reading] = {}
+    ordered = sorted(pairs)
+    for offset in range(0, len(ordered), _CHUNK):
+        rows = session.scalars(select(MeterLatestRow).where(
+            tuple_(MeterLatestRow.asset_id, MeterLatestRow.register).in_(ordered[offset:offset + _CHUNK])))
+        found.update({(r.asset_id, r.register): Reading(r.read_time, r.value) for r in rows})
+    return found
 
 
 def readings_at(session: Session, keys: set[tuple[str, str, datetime]]) -> dict[tuple[str, str, datetime], Reading]:
@@ -75,9 +74,16 @@ def resets_of(session: Session, pairs: set[Pair]) -> dict[Pair, list[Reset]]:
     return found
 
 
-def insert_readings(session: Session, rows: list[dict]) -> None:
-    if rows:
-        session.execute(insert(MeterReadingRow), rows)
+def insert_readings(session: Session, rows: list[dict], latest: dict[Pair, Reading]) -> None:
+    """Inserts the accepted readings and moves each pair's latest reading forward (`latest` holds
+    what this batch has made the latest)."""
+    if not rows:
+        return
+    session.execute(insert(MeterReadingRow), rows)
+    touched = {(r["asset_id"], r["register"]) for r in rows}
+    upsert(session, MeterLatestRow.__table__, [
+        dict(asset_id=a, register=g, read_time=latest[(a, g)].read_time, value=latest[(a, g)].value)
+        for a, g in sorted(touched)], ["asset_id", "register"])
 
 
 def readings_between(session: Session, asset_ids: list[str], register: str, start: datetime,

@@ -120,6 +120,17 @@ class MeterReadingRow(Base):
     record_time: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
 
 
+class MeterLatestRow(Base):
+    """The latest reading per asset and register, kept beside the readings so that judging a new
+    reading is a key lookup, not a search of the asset's whole history."""
+
+    __tablename__ = "meter_latest"
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), primary_key=True)
+    register: Mapped[str] = mapped_column(String(40), primary_key=True)
+    read_time: Mapped[datetime] = mapped_column(UtcDateTime)
+    value: Mapped[Decimal] = mapped_column(ScaledDecimal(METER_SCALE))
+
+
 class MeterResetRow(Base):
     __tablename__ = "meter_resets"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -134,7 +134,7 @@ class MeterMethods:
                     latest[pair] = p.reading
                 accepted_rows.append(dict(asset_id=p.asset_id, register=p.register, read_time=p.reading.read_time,
                                           value=p.reading.value, source=p.source.value))
-        insert_readings(session, accepted_rows)
+        insert_readings(session, accepted_rows, latest)
         return results
 
     def RecordMeterReset(self, request: mpb.RecordMeterResetRequest, context) -> mpb.MeterReset:

@@ -1,15 +1,15 @@
 """initial schema
 
-Revision ID: cd9d64e41171
+Revision ID: dbaaa4b38d9a
 Revises: 
-Create Date: 2026-11-22 11:30:01.203184
+Create Date: 2026-11-22 11:45:32.568532
 """
 from alembic import op
 import sqlalchemy as sa
 import services.runtime.db
 
 
-revision = 'cd9d64e41171'
+revision = 'dbaaa4b38d9a'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -188,6 +188,14 @@ def upgrade() -> None:
     with op.batch_alter_table('asset_moves', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_asset_moves_asset_id'), ['asset_id'], unique=False)
 
+    op.create_table('meter_latest',
+    sa.Column('asset_id', sa.String(length=200), nullable=False),
+    sa.Column('register', sa.String(length=40), nullable=False),
+    sa.Column('read_time', services.runtime.db.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('value', services.runtime.db.ScaledDecimal(4), nullable=False),
+    sa.ForeignKeyConstraint(['asset_id'], ['assets.id'], name=op.f('fk_meter_latest_asset_id_assets')),
+    sa.PrimaryKeyConstraint('asset_id', 'register', name=op.f('pk_meter_latest'))
+    )
     op.create_table('meter_readings',
     sa.Column('asset_id', sa.String(length=200), nullable=False),
     sa.Column('register', sa.String(length=40), nullable=False),
@@ -222,6 +230,7 @@ def downgrade() -> None:
 
     op.drop_table('meter_resets')
     op.drop_table('meter_readings')
+    op.drop_table('meter_latest')
     with op.batch_alter_table('asset_moves', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_asset_moves_asset_id'))
 
