@@ -46,9 +46,10 @@ def latest_readings(session: Session, pairs: set[Pair]) -> dict[Pair, Reading]:
 def readings_at(session: Session, keys: set[tuple[str, str, datetime]]) -> dict[tuple[str, str, datetime], Reading]:
     if not keys:
         return {}
-    rows = session.scalars(select(MeterReadingRow).where(
+    rows = session.execute(select(MeterReadingRow.asset_id, MeterReadingRow.register, MeterReadingRow.read_time,
+                                  MeterReadingRow.value).where(
         tuple_(MeterReadingRow.asset_id, MeterReadingRow.register, MeterReadingRow.read_time).in_(list(keys))))
-    return {(r.asset_id, r.register, r.read_time): Reading(r.read_time, r.value) for r in rows}
+    return {(asset_id, register, read_time): Reading(read_time, value) for asset_id, register, read_time, value in rows}
 
 
 def neighbours(session: Session, pair: Pair, moment: datetime) -> tuple[Reading | None, Reading | None]:
@@ -88,17 +89,21 @@ def insert_readings(session: Session, rows: list[dict], latest: dict[Pair, Readi
 
 def readings_between(session: Session, asset_ids: list[str], register: str, start: datetime,
                      end: datetime) -> dict[str, list[Reading]]:
-    """Readings in [start, end] plus, per asset, the last one before `start` (the baseline)."""
+    """Readings in [start, end] plus, per asset, the last one before `start` (the baseline).
+
+    Plain column rows, not ORM objects: a usage query reads tens of thousands of them.
+    """
     found: dict[str, list[Reading]] = defaultdict(list)
+    columns = (MeterReadingRow.asset_id, MeterReadingRow.read_time, MeterReadingRow.value)
     in_assets = and_(MeterReadingRow.asset_id.in_(asset_ids), MeterReadingRow.register == register)
     previous = (select(MeterReadingRow.asset_id, func.max(MeterReadingRow.read_time).label("read_time"))
                 .where(in_assets, MeterReadingRow.read_time < start).group_by(MeterReadingRow.asset_id).subquery())
-    baselines = session.scalars(select(MeterReadingRow).join(previous, and_(
+    baselines = session.execute(select(*columns).join(previous, and_(
         MeterReadingRow.asset_id == previous.c.asset_id, MeterReadingRow.register == register,
         MeterReadingRow.read_time == previous.c.read_time)))
-    window = session.scalars(select(MeterReadingRow).where(
+    window = session.execute(select(*columns).where(
         in_assets, MeterReadingRow.read_time >= start, MeterReadingRow.read_time <= end)
         .order_by(MeterReadingRow.asset_id, MeterReadingRow.read_time))
-    for r in [*baselines, *window]:
-        found[r.asset_id].append(Reading(r.read_time, r.value))
+    for asset_id, read_time, value in [*baselines, *window]:
+        found[asset_id].append(Reading(read_time, value))
     return found
