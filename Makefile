@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROTOS := $(shell find protos -name '*.proto')
 GEN_STAMP := gen/.generated
 
-.PHONY: run test proto lint clean
+.PHONY: run test proto lint clean demo bench
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ run: $(GEN_STAMP)
 
 test: $(GEN_STAMP)
 	$(PY) -m pytest -n 2 --dist loadgroup
+
+demo: $(GEN_STAMP)
+	$(PY) -m services.cli.demo
+
+bench: $(GEN_STAMP)
+	$(PY) bench/run_all.py
 
 clean:
 	rm -rf gen var .pytest_cache

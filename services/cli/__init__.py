@@ -1,0 +1,1 @@
+"""`fleetctl`: a command-line client of the fleet, maintenance and invoicing services."""
