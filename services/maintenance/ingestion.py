@@ -68,6 +68,7 @@ class _Event:
     kind: str
     alarms: list = field(default_factory=list)  # the _Entry objects it touched
     work_orders: set[str] = field(default_factory=set)
+    newly_routed: bool = False  # one of its alarms was put on a work order by this batch
 
 
 class _Entry:
@@ -136,6 +137,9 @@ class Ingestion:
                                ["format", "result"], registry=registry)
         self._batch_seconds = Histogram("fleetops_maintenance_ingest_batch_seconds",
                                         "Time to ingest one batch, from request to commit.", registry=registry)
+        self._to_work_order = Histogram("fleetops_maintenance_event_to_work_order_seconds",
+                                        "From receiving an event to its alarm being on a work order (committed).",
+                                        registry=registry, buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
         self._forwarder = MeterForwarder(runtime, Peer(runtime.config.peers["fleet"], fleet_grpc.FleetServiceStub,
                                                        "maintenance"))
 
@@ -148,6 +152,9 @@ class Ingestion:
         if events:
             with self._db.unit_of_work() as session:
                 self._process(session, events, results)
+            routed = sum(1 for e in events if e.newly_routed)
+            for _ in range(routed):
+                self._to_work_order.observe(time.perf_counter() - started)
             self._forwarder.wake()
         ordered = [results[i] for i in range(len(request.events))]
         counts: dict[int, int] = defaultdict(int)
@@ -310,6 +317,7 @@ class Ingestion:
                 order = self._orders.route_alarm(session, entry.alarm, assets[event.asset_id], now)
                 if order:
                     entry.row.work_order_id = order
+                    event.newly_routed = True
             if entry.row.work_order_id:
                 event.work_orders.add(entry.row.work_order_id)
         for (asset_id, register), (value, at, event) in sorted(counters.items(), key=lambda c: c[0]):

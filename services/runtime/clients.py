@@ -1,5 +1,6 @@
 """Calls from one service to another: one channel per peer, retries of UNAVAILABLE only (AIP-194),
-the caller's remaining deadline, and the calling service's own identity."""
+the caller's remaining deadline, and the calling service's own identity. Calls are spread over every
+address the peer's name resolves to (round robin: a headless Kubernetes Service lists each replica)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from services.runtime.errors import Unavailable
 
 StubT = TypeVar("StubT")
 
-_RETRY_UNAVAILABLE = json.dumps({"methodConfig": [{
+_RETRY_UNAVAILABLE = json.dumps({"loadBalancingConfig": [{"round_robin": {}}], "methodConfig": [{
     "name": [{}],
     "retryPolicy": {"maxAttempts": 4, "initialBackoff": "0.1s", "maxBackoff": "1s", "backoffMultiplier": 2,
                     "retryableStatusCodes": ["UNAVAILABLE"]},

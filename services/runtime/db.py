@@ -35,6 +35,10 @@ NAMING_CONVENTION = {
 }
 
 
+# Any constant shared by every replica of every service: each service has its own database.
+_MIGRATION_LOCK_KEY = 7_345_201_913
+
+
 def new_metadata() -> MetaData:
     return MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -168,7 +172,21 @@ class Database:
             session.close()
 
     def migrate(self, migrations_dir: Path) -> None:
-        command.upgrade(alembic_config(migrations_dir, self.url), "head")
+        """Upgrades to the newest revision; replicas starting together on PostgreSQL take turns."""
+        if self.engine.dialect.name != "postgresql":
+            command.upgrade(alembic_config(migrations_dir, self.url), "head")
+            return
+        with self.engine.connect() as connection:
+            connection.exec_driver_sql(f"SELECT pg_advisory_lock({_MIGRATION_LOCK_KEY})")
+            try:
+                command.upgrade(alembic_config(migrations_dir, self.url), "head")
+            finally:
+                connection.exec_driver_sql(f"SELECT pg_advisory_unlock({_MIGRATION_LOCK_KEY})")
+                connection.commit()
+
+    def pool_in_use(self) -> int:
+        """Connections checked out of the pool now (a USE gauge for SREs)."""
+        return self.engine.pool.checkedout() if hasattr(self.engine.pool, "checkedout") else 0
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+from prometheus_client import Gauge
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -91,6 +92,10 @@ class RunningService:
              reflection.SERVICE_NAME), self.server)
         self.port = self.server.add_insecure_port(f"{config.grpc_host}:{config.grpc_port}")
         self.server.start()
+        Gauge(f"fleetops_{definition.name}_db_pool_in_use", "Database connections checked out of the pool.",
+              registry=metrics.registry).set_function(self.database.pool_in_use)
+        Gauge(f"fleetops_{definition.name}_rpc_threads", "Threads that serve RPCs (the pool's size).",
+              registry=metrics.registry).set(config.max_workers)
         self.metrics_endpoint = MetricsEndpoint(metrics.registry, config.metrics_port)
         for name in ("", *definition.grpc_services):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
