@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 class InvoicingMetrics:
     invoices_finalized: Counter
     billing_runs: Counter
+    amount_finalized: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry, database: Database) -> InvoicingMetrics:
@@ -36,6 +37,10 @@ class InvoicingMetrics:
                                        registry=registry),
             billing_runs=Counter("fleetops_invoicing_billing_runs", "Billing run executions by result.", ["result"],
                                  registry=registry),
+            # A float is fine for a dashboard; the invoices themselves carry the exact amounts.
+            amount_finalized=Counter("fleetops_invoicing_amount_finalized",
+                                     "Totals of finalized documents by currency (credit notes count negative).",
+                                     ["currency"], registry=registry),
         )
 
 

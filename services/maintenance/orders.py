@@ -64,6 +64,7 @@ from services.maintenance.domain.work_orders import (
     open_order,
     order_sla,
 )
+from services.maintenance.store_ingest import AlarmRow
 from services.maintenance.store_orders import (
     WORK_ORDERS,
     PmProgressRow,
@@ -275,7 +276,8 @@ class OrderDesk:
 
 
 class WorkOrderGauges(Collector):
-    """Open orders by state and priority, and their SLA clocks by status, read at scrape time."""
+    """Open orders by state and priority, their SLA clocks by status, and active alarms by severity,
+    read at scrape time."""
 
     def __init__(self, database: Database):
         self._database = database
@@ -286,6 +288,8 @@ class WorkOrderGauges(Collector):
         clocks = GaugeMetricFamily("fleetops_maintenance_sla_clocks",
                                    "SLA clocks (response and resolution) of open work orders, by status.",
                                    labels=["status"])
+        alarms = GaugeMetricFamily("fleetops_maintenance_active_alarms", "Active alarms by severity.",
+                                   labels=["severity"])
         open_states = sorted(state.value for state in OPEN_STATES)
         now = utc_now()
         statuses: Tally[str] = Tally()
@@ -294,6 +298,8 @@ class WorkOrderGauges(Collector):
                 counts = session.execute(select(WorkOrderRow.state, WorkOrderRow.priority, func.count())
                                          .where(WorkOrderRow.state.in_(open_states))
                                          .group_by(WorkOrderRow.state, WorkOrderRow.priority)).all()
+                active = session.execute(select(AlarmRow.severity, func.count()).where(AlarmRow.state == "active")
+                                         .group_by(AlarmRow.severity)).all()
                 for row in session.scalars(select(WorkOrderRow).where(WorkOrderRow.state.in_(open_states),
                                                                       WorkOrderRow.sla_tier != "")):
                     readings = order_sla(load_order(row), now, hours_of(row))
@@ -305,6 +311,9 @@ class WorkOrderGauges(Collector):
             open_orders.add_metric([state, Severity(priority).name.lower()], count)
         for status, count in sorted(statuses.items()):
             clocks.add_metric([status], count)
+        for severity, count in active:
+            alarms.add_metric([severity], count)
         yield open_orders
         yield clocks
+        yield alarms
 

@@ -112,6 +112,9 @@ class InvoiceMethods:
         answer = self._standard.run("FinalizeInvoice", request, bpb.Invoice, finalize_invoice)
         self._metrics.invoices_finalized.labels(bpb.DocumentType.Name(answer.document_type)
                                                 [len("DOCUMENT_TYPE_"):].lower()).inc()
+        total = answer.total.units + answer.total.nanos / 1e9
+        if total > 0:  # Prometheus counters only go up; credit notes are negative totals
+            self._metrics.amount_finalized.labels(answer.total.currency_code).inc(total)
         return answer
 
     @staticmethod
