@@ -251,8 +251,8 @@ class Demo:
 def next_steps(addresses: dict[str, str], facts: dict[str, Any]) -> str:
     header = "-H 'x-fleetops-subject: dev' -H 'x-fleetops-roles: admin'"
     lines = ["", "Where to look next:",
-             f"  python -m services.cli assets list --customer customers/{data.CUSTOMERS[0][0]} --limit 10",
-             "  python -m services.cli work-orders list",
+             f"  .venv/bin/fleetctl assets list --customer customers/{data.CUSTOMERS[0][0]} --limit 10",
+             "  .venv/bin/fleetctl work-orders list",
              f"  grpcurl -plaintext {header} -d '{{\"customer\": \"customers/{data.CUSTOMERS[0][0]}\"}}' "
              f"{addresses['fleet']} fleetops.fleet.v1.FleetService/GetFleetKpis"]
     for key, service, method in (("schedule", "maintenance", "fleetops.maintenance.v1.MaintenanceService/GetSchedule"),
