@@ -7,7 +7,6 @@ import uuid
 from datetime import date
 from decimal import Decimal
 
-import pytest
 from fleetops.invoicing.v1 import billing_pb2 as bpb
 from fleetops.invoicing.v1 import contracts_pb2 as cpb
 from fleetops.invoicing.v1 import invoicing_service_pb2 as pb
@@ -80,15 +79,3 @@ class Billing:
 def money(value) -> Decimal:
     """A google.type.Money as an exact Decimal."""
     return Decimal(value.units) + Decimal(value.nanos) / Decimal(10**9)
-
-
-@pytest.fixture(scope="session")
-def billing_service(service_factory, fleet):
-    """Invoicing wired to the real fleet service and an unreachable maintenance service."""
-    from services.invoicing.main import DEFINITION
-    return service_factory(DEFINITION, peers={"fleet": fleet.address, "maintenance": UNREACHABLE})
-
-
-@pytest.fixture()
-def billing(billing_service) -> Billing:
-    return Billing(billing_service.channel)

@@ -15,14 +15,7 @@ from fleetops.maintenance.v1 import maintenance_service_pb2_grpc as maintenance_
 from fleetops.maintenance.v1 import resources_pb2 as mres
 
 from tests.fleet.fleet_factory import Fleet
-from tests.invoicing.invoicing_service_builders import (  # noqa: F401 (fixtures)
-    Billing,
-    billing,
-    billing_service,
-    fee,
-    money,
-    unique,
-)
+from tests.invoicing.invoicing_service_builders import Billing, fee, money, unique
 
 # Any downtime at all misses a 100 % target, so the test holds whenever in the month it runs.
 GUARANTEE = ppb.Charge(charge_id="sla", description="Availability 100 %", availability=ppb.AvailabilityGuarantee(

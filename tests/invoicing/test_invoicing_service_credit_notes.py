@@ -16,13 +16,7 @@ from fleetops.invoicing.v1 import billing_pb2 as bpb
 from fleetops.invoicing.v1 import invoicing_service_pb2 as pb
 from pypdf import PdfReader
 
-from tests.invoicing.invoicing_service_builders import (  # noqa: F401 (fixtures)
-    billing,
-    billing_service,
-    fee,
-    money,
-    unique,
-)
+from tests.invoicing.invoicing_service_builders import fee, money, unique
 
 UBL = {"cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
        "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"}

@@ -10,13 +10,7 @@ import pytest
 from fleetops.invoicing.v1 import billing_pb2 as bpb
 from fleetops.invoicing.v1 import invoicing_service_pb2 as pb
 
-from tests.invoicing.invoicing_service_builders import (  # noqa: F401 (fixtures)
-    billing,
-    billing_service,
-    fee,
-    money,
-    unique,
-)
+from tests.invoicing.invoicing_service_builders import fee, money, unique
 
 DRAFTS = 24
 

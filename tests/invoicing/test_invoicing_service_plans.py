@@ -11,14 +11,7 @@ from fleetops.invoicing.v1 import invoicing_service_pb2 as pb
 from fleetops.invoicing.v1 import plans_pb2 as ppb
 from google.protobuf import field_mask_pb2
 
-from tests.invoicing.invoicing_service_builders import (  # noqa: F401 (fixtures)
-    billing,
-    billing_service,
-    day,
-    fee,
-    money,
-    unique,
-)
+from tests.invoicing.invoicing_service_builders import day, fee, money, unique
 from tests.runtime.test_runtime_edge import rich_error
 
 

@@ -8,12 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from fleetops.invoicing.v1 import billing_pb2 as bpb
 
 from tests.fleet.fleet_factory import Fleet
-from tests.invoicing.invoicing_service_builders import (  # noqa: F401 (fixtures)
-    billing,
-    billing_service,
-    money,
-    pages,
-)
+from tests.invoicing.invoicing_service_builders import money, pages
 
 
 def _midnight(value: date) -> datetime:
