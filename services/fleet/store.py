@@ -9,6 +9,7 @@ from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Integer, String, 
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.runtime.db import ScaledDecimal, UtcDateTime, new_metadata, utc_now
+from services.runtime.audit import AuditRecordMixin
 from services.runtime.idempotency import IdempotencyRecordMixin
 from services.runtime.repository import NamedRowMixin
 
@@ -22,6 +23,10 @@ class Base(DeclarativeBase):
 
 
 class IdempotencyRecord(IdempotencyRecordMixin, Base):
+    pass
+
+
+class AuditRecord(AuditRecordMixin, Base):
     pass
 
 

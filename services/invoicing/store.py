@@ -14,6 +14,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from services.invoicing.domain.issuers import TaxRounding
 from services.runtime.db import ScaledDecimal, UtcDateTime, new_metadata, utc_now
+from services.runtime.audit import AuditRecordMixin
 from services.runtime.idempotency import IdempotencyRecordMixin
 from services.runtime.repository import NamedRowMixin
 
@@ -27,6 +28,10 @@ class Base(DeclarativeBase):
 
 
 class IdempotencyRecord(IdempotencyRecordMixin, Base):
+    pass
+
+
+class AuditRecord(AuditRecordMixin, Base):
     pass
 
 
@@ -177,13 +182,3 @@ class InvoiceCounterRow(Base):
     year: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_number: Mapped[int] = mapped_column(Integer, default=0)
 
-
-class AuditRecordRow(Base):
-    __tablename__ = "audit_records"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    resource: Mapped[str] = mapped_column(String(200), index=True)
-    action: Mapped[str] = mapped_column(String(80))
-    actor: Mapped[str] = mapped_column(String(200))
-    request_id: Mapped[str] = mapped_column(String(128), default="")
-    time: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
-    details: Mapped[str] = mapped_column(Text, default="")

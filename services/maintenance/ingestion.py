@@ -35,6 +35,8 @@ from services.maintenance.store_orders import WorkOrderRow
 from services.maintenance.domain.work_orders import WorkOrderState
 from services.maintenance.store_ingest import (AlarmRow, DeviceStateRow, DiagnosticEventRow, MeterOutboxRow,
                                                SupplyReadingRow)
+from services.maintenance.store import AuditRecord
+from services.runtime.audit import AuditTrail
 from services.runtime.clients import Peer
 from services.runtime.dataclass_json import from_json, to_json
 from services.runtime.db import insert_new, upsert, utc_now
@@ -130,6 +132,7 @@ class Ingestion:
         self._db = runtime.database
         self._assets = assets
         self._orders = orders
+        self._audit = AuditTrail(runtime.database, AuditRecord)
         self._catalogues = load_catalogues()
         self._registries = load_registry_bundle()
         registry = runtime.metrics.registry
@@ -152,6 +155,8 @@ class Ingestion:
         if events:
             with self._db.unit_of_work() as session:
                 self._process(session, events, results)
+                self._audit.insert(session, "IngestDiagnostics", _batch_audit(request, events, results),
+                                   request.batch_id)
             routed = sum(1 for e in events if e.newly_routed)
             for _ in range(routed):
                 self._to_work_order.observe(time.perf_counter() - started)
@@ -385,6 +390,17 @@ def _problem(message: dpb.DiagnosticEvent) -> str:
     if payload_kind(message) is None:
         return "the event has no payload (printer_alert, j1939_message, redfish_event, ...)"
     return ""
+
+
+def _batch_audit(request: dpb.IngestDiagnosticsRequest, events: list[_Event],
+                 results: dict[int, dpb.IngestResult]) -> list[tuple[str, str, str]]:
+    """Ingestion is audited per batch, not per event (events are high volume, each stored once anyway);
+    a batch that accepted nothing (all replays, say) changed nothing and leaves no record."""
+    accepted = [e for e in events if results[e.index].outcome == O.INGEST_OUTCOME_ACCEPTED]
+    if not accepted:
+        return []
+    return [(f"diagnosticBatches/{request.batch_id}" if request.batch_id else "", "",
+             f"{len(accepted)} of {len(request.events)} events accepted, for {len({e.asset_id for e in accepted})} assets")]
 
 
 def _rejected(index: int, reason: str) -> dpb.IngestResult:

@@ -6,6 +6,7 @@ from sqlalchemy import JSON, Float, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.runtime.db import new_metadata
+from services.runtime.audit import AuditRecordMixin
 from services.runtime.idempotency import IdempotencyRecordMixin
 from services.runtime.repository import NamedRowMixin
 
@@ -15,6 +16,10 @@ class Base(DeclarativeBase):
 
 
 class IdempotencyRecord(IdempotencyRecordMixin, Base):
+    pass
+
+
+class AuditRecord(AuditRecordMixin, Base):
     pass
 
 

@@ -1,7 +1,8 @@
 """The standard methods (AIP-131..134) over named rows, written once for every service.
 
-A servicer describes a collection (its rows and how a row becomes a message) and supplies the
-domain step that writes fields; this module does names, paging, etags, idempotency and transactions.
+A servicer describes a collection (its rows, how a row becomes a message, and whose rows they are)
+and supplies the domain step that writes fields; this module does names, paging, etags, idempotency,
+customer scoping, the audit trail and transactions.
 """
 
 from __future__ import annotations
@@ -10,13 +11,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from fleetops.audit.v1 import audit_pb2
 from google.protobuf.message import Message
 from sqlalchemy.orm import Session
 
+from services.runtime.audit import AuditTrail, note_change
 from services.runtime.errors import InvalidArgument
 from services.runtime.idempotency import IdempotentCalls
 from services.runtime.repository import NamedRowMixin, NamedRows
 from services.runtime.resources import NamePattern, check_etag, id_violation, update_paths
+from services.runtime.scoping import CustomerOwned, Scope, check_customer
 from services.runtime.server import Runtime
 
 RowT = TypeVar("RowT", bound=NamedRowMixin)
@@ -33,16 +37,29 @@ class Collection(Generic[RowT, MessageT]):
     to_message: Callable[[RowT], MessageT]
     # Domain step: validate the message's `fields` and copy them into the row (raises InvalidArgument).
     write: Callable[[Session, RowT, MessageT, set[str]], None]
+    # Whose rows these are (services.runtime.scoping): every method below holds a scoped caller to it.
+    scope: Scope
 
     def rows(self, session: Session) -> NamedRows[RowT]:
-        return NamedRows(session, self.row_type, self.pattern)
+        return NamedRows(session, self.row_type, self.pattern, self.scope)
+
+    def check_create(self, key: str, resource: MessageT) -> None:
+        """PERMISSION_DENIED before any look-up when a scoped caller creates outside its customer:
+        the owner is the key's first id, or the resource's `customer` field for column-owned rows."""
+        if not isinstance(self.scope, CustomerOwned):
+            self.scope.check_write()
+        elif self.scope.column is None:
+            check_customer(key.split("/", 1)[0], self.pattern.name_of(key))
+        else:
+            check_customer(getattr(resource, "customer", ""), self.pattern.name_of(key))
 
 
 class StandardMethods:
-    def __init__(self, runtime: Runtime, idempotency_model: type):
+    def __init__(self, runtime: Runtime, idempotency_model: type, audit_model: type):
         self.database = runtime.database
         self._tokens = runtime.page_tokens
-        self._idempotent = IdempotentCalls(runtime.database, idempotency_model)
+        self.audit = AuditTrail(runtime.database, audit_model, runtime.page_tokens)
+        self._idempotent = IdempotentCalls(runtime.database, idempotency_model, self.audit)
 
     def get(self, collection: Collection[RowT, MessageT], name: str) -> MessageT:
         row_id = collection.pattern.key(name)
@@ -66,11 +83,14 @@ class StandardMethods:
             raise InvalidArgument([violation])
         resource = getattr(request, collection.message_field)
         key = f"{parent_key}/{new_id}" if parent_key else new_id
+        collection.check_create(key, resource)
 
         def create(session: Session) -> MessageT:
             row = collection.row_type(id=key)
             collection.write(session, row, resource, set(collection.writable))
-            return collection.to_message(collection.rows(session).add(row))
+            created = collection.to_message(collection.rows(session).add(row))
+            note_change(session, created.name, method, _fields_summary(resource, collection.writable))
+            return created
 
         return self._idempotent.run(method, request, collection.message_type, create)
 
@@ -83,13 +103,30 @@ class StandardMethods:
             row = collection.rows(session).get(row_id, for_update=True)
             check_etag(resource.name, resource.etag, row.version)
             collection.write(session, row, resource, fields)
+            if isinstance(collection.scope, CustomerOwned):  # the change must not hand the row to another customer
+                check_customer(collection.scope.customer_of(row), resource.name)
             row.touch()
             session.flush()
+            note_change(session, resource.name, method, "fields: " + ", ".join(sorted(fields)))
             return collection.to_message(row)
 
         return self._idempotent.run(method, request, collection.message_type, update)
 
     def run(self, method: str, request: Message, response_type: type[MessageT],
-            work: Callable[[Session], MessageT]) -> MessageT:
-        """A custom mutating verb: one unit of work, idempotent on `request.request_id`."""
-        return self._idempotent.run(method, request, response_type, work)
+            work: Callable[[Session], MessageT], *, request_id_owner: str = "") -> MessageT:
+        """A custom mutating verb: one unit of work, idempotent on `request.request_id`, audited."""
+        return self._idempotent.run(method, request, response_type, work, request_id_owner=request_id_owner)
+
+
+def _fields_summary(resource: Message, writable: tuple[str, ...]) -> str:
+    """The writable fields a Create sets."""
+    return "fields: " + ", ".join(sorted(f.name for f, _ in resource.ListFields() if f.name in writable))
+
+
+class AuditRecordMethods:
+    """`ListAuditRecords`, the same RPC in every service (mixed into each servicer beside its `_standard`)."""
+
+    _standard: StandardMethods
+
+    def ListAuditRecords(self, request: audit_pb2.ListAuditRecordsRequest, context) -> audit_pb2.ListAuditRecordsResponse:
+        return self._standard.audit.list(request)

@@ -12,6 +12,7 @@ from services.runtime.db import UtcDateTime, utc_now
 from services.runtime.errors import AlreadyExists, NotFound
 from services.runtime.pagination import PageRequest
 from services.runtime.resources import NamePattern
+from services.runtime.scoping import CustomerOwned, Scope, check_customer, visible
 
 RowT = TypeVar("RowT", bound="NamedRowMixin")
 
@@ -30,23 +31,37 @@ class NamedRowMixin:
 
 
 class NamedRows(Generic[RowT]):
-    """A repository of one kind of named row inside a unit of work."""
+    """A repository of one kind of named row inside a unit of work.
 
-    def __init__(self, session: Session, row_type: type[RowT], pattern: NamePattern | str):
+    With a `scope` (see services.runtime.scoping) every read, list and write is held to the caller's
+    customer scope; without one the rows are unscoped, for the service's own background work."""
+
+    def __init__(self, session: Session, row_type: type[RowT], pattern: NamePattern | str, scope: Scope | None = None):
         self.session = session
         self.row_type = row_type
         self.pattern = pattern if isinstance(pattern, NamePattern) else NamePattern(f"{pattern}/{{id}}")
+        self.scope = scope
 
     def get(self, row_id: str, *, for_update: bool = False) -> RowT:
+        """`for_update` declares the intent to change the row: shared reference data refuses it to a scoped caller."""
+        name = self.pattern.name_of(row_id)
+        if self.scope is not None and not isinstance(self.scope, CustomerOwned):
+            self.scope.check_write() if for_update else self.scope.check_read()
         query = select(self.row_type).where(self.row_type.id == row_id)
         if for_update:
             query = query.with_for_update()
         row = self.session.scalars(query).one_or_none()
+        if isinstance(self.scope, CustomerOwned):
+            return visible(row, name, self.scope.customer_of)
         if row is None:
-            raise NotFound(self.pattern.name_of(row_id))
+            raise NotFound(name)
         return row
 
     def add(self, row: RowT) -> RowT:
+        if isinstance(self.scope, CustomerOwned):
+            check_customer(self.scope.customer_of(row), self.pattern.name_of(row.id))
+        elif self.scope is not None:
+            self.scope.check_write()
         if self.session.get(self.row_type, row.id) is not None:
             name = self.pattern.name_of(row.id)
             raise AlreadyExists(f"{name} already exists", reason="RESOURCE_EXISTS", metadata={"resource": name})
@@ -57,6 +72,10 @@ class NamedRows(Generic[RowT]):
     def page(self, page: PageRequest, **equal_to: Any) -> list[RowT]:
         """Rows in id order after the page's position, one more than the page size (see PageTokens.finish)."""
         query = select(self.row_type).order_by(self.row_type.id).limit(page.size + 1)
+        if isinstance(self.scope, CustomerOwned):
+            query = self.scope.restrict(query, self.row_type)
+        elif self.scope is not None:
+            self.scope.check_read()
         for column, value in equal_to.items():
             if value not in ("", None):
                 query = query.where(getattr(self.row_type, column) == value)

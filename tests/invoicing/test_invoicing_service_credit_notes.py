@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import grpc
 import pytest
+from fleetops.audit.v1 import audit_pb2
 from fleetops.invoicing.v1 import billing_pb2 as bpb
 from fleetops.invoicing.v1 import invoicing_service_pb2 as pb
 from pypdf import PdfReader
@@ -60,7 +61,7 @@ def test_credit_note_voids_the_original_and_a_new_run_issues_the_replacement(bil
     new = billing.invoice(replacement.invoices[0])
     assert new.replaces_invoice == original.name and new.state == bpb.INVOICE_STATE_DRAFT
     actions = [r.action for r in billing.stub.ListAuditRecords(
-        pb.ListAuditRecordsRequest(resource=original.name)).audit_records]
+        audit_pb2.ListAuditRecordsRequest(resource=original.name)).audit_records]
     assert actions == ["ExecuteBillingRun", "FinalizeInvoice", "CreateCreditNote", "VoidInvoice"]
 
 

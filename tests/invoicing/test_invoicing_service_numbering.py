@@ -7,6 +7,7 @@ from datetime import date
 
 import grpc
 import pytest
+from fleetops.audit.v1 import audit_pb2
 from fleetops.invoicing.v1 import billing_pb2 as bpb
 from fleetops.invoicing.v1 import invoicing_service_pb2 as pb
 
@@ -88,7 +89,7 @@ def test_finalization_is_audited_with_actor_and_request_id(billing):
     group = _customers_with_contracts(billing, issuer, 1)
     run = billing.execute(billing.run(date(2026, 5, 1), customer=f"customers/{group}-0"))
     billing.finalize(run.invoices[0], request_id="fin-42")
-    records = billing.stub.ListAuditRecords(pb.ListAuditRecordsRequest(resource=run.invoices[0])).audit_records
+    records = billing.stub.ListAuditRecords(audit_pb2.ListAuditRecordsRequest(resource=run.invoices[0])).audit_records
     assert [r.action for r in records] == ["ExecuteBillingRun", "FinalizeInvoice"]
     assert records[1].actor == "test-admin" and records[1].request_id == "fin-42"
     assert records[1].details.startswith("number INV-")

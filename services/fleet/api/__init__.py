@@ -12,16 +12,16 @@ from services.fleet.api.meters import MeterMethods
 from services.fleet.api.placement import PlacementMethods
 from services.fleet.api.replacement import ReplacementMethods
 from services.fleet.fleet_metrics import FleetGauges
-from services.fleet.store import IdempotencyRecord
-from services.runtime.crud import StandardMethods
+from services.fleet.store import AuditRecord, IdempotencyRecord
+from services.runtime.crud import AuditRecordMethods, StandardMethods
 from services.runtime.jobs import SolveJobs
 from services.runtime.server import Runtime
 
 
 class FleetApi(CatalogMethods, AssetMethods, MeterMethods, ImportMethods, PlacementMethods, ReplacementMethods,
-               pb_grpc.FleetServiceServicer):
+               AuditRecordMethods, pb_grpc.FleetServiceServicer):
     def __init__(self, runtime: Runtime):
-        self._standard = StandardMethods(runtime, IdempotencyRecord)
+        self._standard = StandardMethods(runtime, IdempotencyRecord, AuditRecord)
         self._db = runtime.database
         self._tokens = runtime.page_tokens
         self._solve_jobs = SolveJobs(runtime.database, runtime.workers)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from fleetops.fleet.v1 import fleet_service_pb2 as pb
 from fleetops.fleet.v1 import resources_pb2 as res
 from sqlalchemy import select
@@ -15,8 +17,8 @@ from services.runtime.auth import current_identity
 from services.runtime.crud import Collection
 from services.runtime.errors import AlreadyExists, FieldViolation, InvalidArgument
 from services.runtime.proto_values import date_from_proto, date_to_proto
-from services.runtime.repository import NamedRows
 from services.runtime.resources import NamePattern, check_etag, to_timestamp
+from services.runtime.scoping import CustomerOwned, check_customer, scoped_customer
 
 ASSETS = NamePattern("assets/{asset}")
 MAX_BATCH_GET = 1000
@@ -87,10 +89,21 @@ def write_asset(session: Session, row: AssetRow, message: res.Asset, fields: set
                                 reason="SERIAL_NUMBER_TAKEN", metadata={"resource": f"assets/{clash}"})
 
 
+def check_assets_visible(session: Session, asset_ids: Iterable[str]) -> None:
+    """PERMISSION_DENIED unless a scoped caller's customer owns every asset named (a missing one is denied too)."""
+    if scoped_customer() is None:
+        return
+    asset_ids = set(asset_ids)
+    owners = dict(session.execute(select(AssetRow.id, AssetRow.customer_id).where(AssetRow.id.in_(asset_ids))).all())
+    for asset_id in sorted(asset_ids):
+        check_customer(owners.get(asset_id), ASSETS.name_of(asset_id))
+
+
 ASSET_COLLECTION = Collection(
     pattern=ASSETS, row_type=AssetRow, message_type=res.Asset, message_field="asset",
     writable=("serial_number", "acquisition_mode", "owner_party", "contract", "third_party", "retrofitted_sensor"),
-    to_message=lambda row: asset_to_proto(row, _consent(Session.object_session(row), row)), write=write_asset)
+    to_message=lambda row: asset_to_proto(row, _consent(Session.object_session(row), row)), write=write_asset,
+    scope=CustomerOwned("customer_id"))
 
 
 class AssetMethods:
@@ -104,6 +117,7 @@ class AssetMethods:
             raise InvalidArgument.field("names", f"at most {MAX_BATCH_GET} names per call")
         keys = [ASSETS.key(name, f"names[{i}]") for i, name in enumerate(request.names)]
         with self._db.unit_of_work() as session:
+            check_assets_visible(session, keys)
             rows = {r.id: r for r in session.scalars(select(AssetRow).where(AssetRow.id.in_(keys)))}
             consents = dict(session.execute(select(CustomerRow.id, CustomerRow.data_collection_consent).where(
                 CustomerRow.id.in_({r.customer_id for r in rows.values()}))).all())
@@ -164,7 +178,7 @@ class AssetMethods:
         query = {"asset": asset_id}
         page = self._tokens.parse(request.page_size, request.page_token, query)
         with self._db.unit_of_work() as session:
-            NamedRows(session, AssetRow, ASSETS).get(asset_id)
+            ASSET_COLLECTION.rows(session).get(asset_id)
             statement = select(AssetMoveRow).where(AssetMoveRow.asset_id == asset_id).order_by(AssetMoveRow.id)
             if page.after:
                 statement = statement.where(AssetMoveRow.id > page.after[0])
@@ -184,7 +198,7 @@ class AssetMethods:
         asset_id = ASSETS.key(request.name)
 
         def work(session: Session) -> res.Asset:
-            row = NamedRows(session, AssetRow, ASSETS).get(asset_id, for_update=True)
+            row = ASSET_COLLECTION.rows(session).get(asset_id, for_update=True)
             check_etag(request.name, request.etag, row.version)
             change(session, row)
             row.touch()

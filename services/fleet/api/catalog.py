@@ -18,8 +18,8 @@ from services.fleet.domain.sites import SiteDetails, validate_site
 from services.fleet.store import CustomerRow, DeviceModelRow, LocationRow, SiteRow
 from services.runtime.crud import Collection
 from services.runtime.proto_values import money_from_proto, money_to_proto
-from services.runtime.repository import NamedRows
 from services.runtime.resources import NamePattern, etag_for, to_timestamp
+from services.runtime.scoping import CustomerOwned, shared
 
 CUSTOMERS = NamePattern("customers/{customer}")
 SITES = NamePattern("customers/{customer}/sites/{site}")
@@ -58,7 +58,7 @@ def write_customer(session: Session, row: CustomerRow, message: res.Customer, fi
                               message.data_collection_consent)
     validate_details(details, fields)
     if "parent_customer" in fields:
-        customers = NamedRows(session, CustomerRow, CUSTOMERS)
+        customers = CUSTOMER_COLLECTION.rows(session)
         check_parent(row.id, parent, lambda customer_id: customers.get(customer_id).parent_customer_id)
         row.parent_customer_id = parent
     _assign(row, details, fields - {"parent_customer"})
@@ -68,7 +68,7 @@ CUSTOMER_COLLECTION = Collection(
     pattern=CUSTOMERS, row_type=CustomerRow, message_type=res.Customer, message_field="customer",
     writable=("parent_customer", "legal_name", "currency_code", "tax_registration_number",
               "data_collection_consent"),
-    to_message=customer_to_proto, write=write_customer)
+    to_message=customer_to_proto, write=write_customer, scope=CustomerOwned())
 
 
 # --- sites -------------------------------------------------------------------------------------
@@ -111,7 +111,7 @@ SITE_COLLECTION = Collection(
     pattern=SITES, row_type=SiteRow, message_type=res.Site, message_field="site",
     writable=("display_name", "address", "position", "time_zone", "opening_hours", "service_territory",
               "cost_centres"),
-    to_message=site_to_proto, write=write_site)
+    to_message=site_to_proto, write=write_site, scope=CustomerOwned())
 
 
 # --- locations ---------------------------------------------------------------------------------
@@ -130,7 +130,7 @@ def write_location(session: Session, row: LocationRow, message: res.Location, fi
 LOCATION_COLLECTION = Collection(
     pattern=LOCATIONS, row_type=LocationRow, message_type=res.Location, message_field="location",
     writable=("building", "floor", "zone", "x_metres", "y_metres"),
-    to_message=location_to_proto, write=write_location)
+    to_message=location_to_proto, write=write_location, scope=CustomerOwned())
 
 
 # --- device models -----------------------------------------------------------------------------
@@ -193,7 +193,7 @@ DEVICE_MODEL_COLLECTION = Collection(
     pattern=DEVICE_MODELS, row_type=DeviceModelRow, message_type=res.DeviceModel, message_field="device_model",
     writable=("device_class", "maker", "display_name", "capabilities", "list_price", "monthly_lease_cost",
               "expected_life_months", "expected_life_register", "expected_life_counter", "registers"),
-    to_message=device_model_to_proto, write=write_device_model)
+    to_message=device_model_to_proto, write=write_device_model, scope=shared("the device-model catalogue"))
 
 
 class CatalogMethods:

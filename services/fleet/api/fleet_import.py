@@ -21,10 +21,11 @@ from services.fleet.domain.kpis import AssetLife, past_expected_life, utilisatio
 from services.fleet.domain.meters import DEFAULT_READ_TOLERANCE, build_timeline, usage_between
 from services.fleet.meter_store import readings_between, resets_of
 from services.fleet.store import AssetRow, CustomerRow, DeviceModelRow
+from services.runtime.audit import note_change
 from services.runtime.crud import Collection
 from services.runtime.errors import DomainError, FieldViolation, InvalidArgument
 from services.runtime.proto_values import date_from_proto
-from services.runtime.repository import NamedRows
+from services.runtime.scoping import deny_scoped
 
 MAX_IMPORT_ROWS = 50_000
 KPI_WINDOW = timedelta(days=30)
@@ -92,6 +93,7 @@ class ImportMethods:
     """Fleet import and KPIs (mixed into FleetApi)."""
 
     def ImportFleet(self, request: pb.ImportFleetRequest, context) -> pb.ImportFleetResponse:
+        deny_scoped("fleet import, which onboards customers")
         tables = [
             ("customers_csv", _rows(request.customers_csv, CUSTOMER_COLUMNS, "customers_csv"), CUSTOMER_COLLECTION,
              lambda r: r["customer_id"], _customer),
@@ -131,7 +133,7 @@ class ImportMethods:
         end = datetime.combine(as_of, time(), tzinfo=UTC)
         device_class = DEVICE_CLASS_FROM_PROTO.get(request.device_class)
         with self._db.unit_of_work() as session:
-            NamedRows(session, CustomerRow, CUSTOMERS).get(customer_id)
+            CUSTOMER_COLLECTION.rows(session).get(customer_id)
             statement = select(AssetRow, DeviceModelRow).join(DeviceModelRow).where(AssetRow.customer_id == customer_id)
             if site_id:
                 statement = statement.where(AssetRow.site_id == site_id)
@@ -186,6 +188,7 @@ def _create_from_row(session: Session, collection: Collection, key: str, row: di
     with session.begin_nested():  # a failing row leaves nothing of itself behind
         collection.write(session, new_row, message, set(collection.writable))
         collection.rows(session).add(new_row)
+    note_change(session, collection.pattern.name_of(key), details="imported")
 
 
 def install_dates(session: Session, asset_rows) -> None:

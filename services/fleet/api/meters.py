@@ -10,7 +10,7 @@ from fleetops.fleet.v1 import meters_pb2 as mpb
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.fleet.api.assets import ASSETS
+from services.fleet.api.assets import ASSET_COLLECTION, ASSETS, check_assets_visible
 from services.fleet.api.catalog import register_specs
 from services.fleet.domain.meters import (DEFAULT_AVERAGE_WINDOW, DEFAULT_READ_TOLERANCE, MAX_READINGS_PER_BATCH,
                                           Assessment, EndpointKind, Reading, ReadingSource, RegisterRules,
@@ -18,10 +18,10 @@ from services.fleet.domain.meters import (DEFAULT_AVERAGE_WINDOW, DEFAULT_READ_T
                                           usage_between)
 from services.fleet.meter_store import (asset_registers, insert_readings, latest_readings, neighbours, readings_at,
                                         readings_between, resets_of)
-from services.fleet.store import AssetRow, MeterReadingRow, MeterResetRow
+from services.fleet.store import MeterReadingRow, MeterResetRow
+from services.runtime.audit import note_change, note_changes
 from services.runtime.errors import InvalidArgument, NotFound
 from services.runtime.proto_values import duration_or
-from services.runtime.repository import NamedRows
 from services.runtime.resources import from_timestamp, required_interval, to_timestamp
 
 MAX_USAGE_ASSETS = 1000
@@ -73,7 +73,9 @@ class MeterMethods:
                                                    field=violation.field, reason=violation.description)
 
         def record(session: Session) -> mpb.RecordMeterReadingsResponse:
+            check_assets_visible(session, (p.asset_id for p in parsed))
             results.update(self._judge_and_store(session, parsed))
+            _note_accepted(session, parsed, results)
             ordered = [results[i] for i in range(len(request.readings))]
             counts = defaultdict(int)
             for result in ordered:
@@ -146,6 +148,7 @@ class MeterMethods:
         after = parse_decimal(reset.value_after, "reset.value_after")
 
         def record(session: Session) -> mpb.MeterReset:
+            check_assets_visible(session, [asset_id])
             assets = asset_registers(session, [asset_id], lock=True)
             if asset_id not in assets:
                 raise NotFound(reset.asset)
@@ -153,6 +156,7 @@ class MeterMethods:
                 raise InvalidArgument.field("reset.register", f"the asset's model reports no register {reset.register!r}")
             session.add(MeterResetRow(asset_id=asset_id, register=reset.register, reset_time=from_timestamp(reset.reset_time),
                                       value_before=before, value_after=after, reason=reset.reason))
+            note_change(session, reset.asset, details=f"register {reset.register}: {before} -> {after}")
             return reset
 
         return self._standard.run("RecordMeterReset", request, mpb.MeterReset, record)
@@ -162,7 +166,7 @@ class MeterMethods:
         query = {"asset": asset_id, "register": request.register}
         page = self._tokens.parse(request.page_size, request.page_token, query)
         with self._db.unit_of_work() as session:
-            NamedRows(session, AssetRow, ASSETS).get(asset_id)
+            ASSET_COLLECTION.rows(session).get(asset_id)
             statement = select(MeterReadingRow).where(MeterReadingRow.asset_id == asset_id)
             if request.register:
                 statement = statement.where(MeterReadingRow.register == request.register)
@@ -190,6 +194,7 @@ class MeterMethods:
         tolerance = duration_or(request.read_tolerance, DEFAULT_READ_TOLERANCE, "read_tolerance")
         window = duration_or(request.average_window, DEFAULT_AVERAGE_WINDOW, "average_window")
         with self._db.unit_of_work() as session:
+            check_assets_visible(session, asset_ids)
             assets = asset_registers(session, asset_ids)
             missing = [f"assets/{a}" for a in asset_ids if a not in assets]
             if missing:
@@ -219,6 +224,16 @@ def _endpoint(endpoint) -> mpb.UsageEndpoint:
     if endpoint.reading_time is not None:
         message.reading_time.CopyFrom(to_timestamp(endpoint.reading_time))
     return message
+
+
+def _note_accepted(session: Session, parsed: list[_Parsed], results: dict[int, mpb.ReadingResult]) -> None:
+    """Audits the batch per asset (readings are high volume: one record per asset and call, not per reading)."""
+    accepted = defaultdict(int)
+    for p in parsed:
+        if results[p.index].outcome == mpb.READING_OUTCOME_ACCEPTED:
+            accepted[p.asset_id] += 1
+    note_changes(session, [(ASSETS.name_of(asset_id), "", f"{count} readings accepted")
+                           for asset_id, count in sorted(accepted.items())])
 
 
 def _rejected(index: int, field: str, reason: str) -> mpb.ReadingResult:

@@ -11,8 +11,9 @@ from google.protobuf.json_format import ParseDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.fleet.api.assets import ASSETS
-from services.fleet.api.catalog import CUSTOMERS, DEVICE_CLASS_FROM_PROTO, DEVICE_MODELS, LOCATIONS, SITES
+from services.fleet.api.assets import ASSET_COLLECTION, ASSETS
+from services.fleet.api.catalog import (CUSTOMER_COLLECTION, CUSTOMERS, DEVICE_CLASS_FROM_PROTO, DEVICE_MODELS, LOCATIONS,
+                                        SITE_COLLECTION, SITES)
 from services.fleet.api.plan_jobs import (FAILED, SUCCEEDED, Outcome, PlanJobs, decimal_field, decimal_text, money,
                                           money_field, new_plan_id, output_json, plan_message, solver_report,
                                           time_limit)
@@ -22,15 +23,15 @@ from services.fleet.domain.placement_input import CatalogueModel, GroupInput, Pl
 from services.fleet.placement import CostBreakdown, InvalidProblemError, Params, Plan, Problem, Solver, Status
 from services.fleet.placement.validation import validate
 from services.fleet.plan_solves import solve_placement
-from services.fleet.store import AssetMoveRow, AssetRow, CustomerRow, DeviceModelRow, LocationRow, SiteRow
+from services.fleet.store import AssetMoveRow, AssetRow, CustomerRow, DeviceModelRow, LocationRow
 from services.fleet.store_plans import PlacementPlanRow
 from services.runtime.auth import current_identity
 from services.runtime.crud import Collection
 from services.runtime.dataclass_json import to_json
 from services.runtime.db import utc_now
 from services.runtime.errors import FailedPrecondition, InvalidArgument
-from services.runtime.repository import NamedRows
 from services.runtime.resources import NamePattern, check_etag, id_violation, to_timestamp
+from services.runtime.scoping import CustomerOwned
 
 PLACEMENT_PLANS = NamePattern("placementPlans/{plan}")
 DEFAULT_HORIZON_MONTHS = 36
@@ -60,7 +61,8 @@ def _read_only(*_args) -> None:
 
 PLACEMENT_PLAN_COLLECTION = Collection(
     pattern=PLACEMENT_PLANS, row_type=PlacementPlanRow, message_type=ppb.PlacementPlan,
-    message_field="placement_plan", writable=(), to_message=placement_plan_to_proto, write=_read_only)
+    message_field="placement_plan", writable=(), to_message=placement_plan_to_proto, write=_read_only,
+    scope=CustomerOwned("customer_id"))
 
 
 class PlacementMethods:
@@ -68,8 +70,7 @@ class PlacementMethods:
 
     @cached_property
     def _placement_jobs(self) -> PlanJobs:
-        return PlanJobs(self._standard, self._solve_jobs, PlacementPlanRow, PLACEMENT_PLANS, ppb.PlacementPlan,
-                        placement_plan_to_proto)
+        return PlanJobs(self._standard, self._solve_jobs, PLACEMENT_PLAN_COLLECTION)
 
     def OptimizePlacement(self, request: ppb.OptimizePlacementRequest, context) -> ppb.PlacementPlan:
         limit = time_limit(request.time_limit)
@@ -106,7 +107,7 @@ class PlacementMethods:
         key = PLACEMENT_PLANS.key(request.name)
 
         def apply(session: Session) -> ppb.PlacementPlan:
-            row = NamedRows(session, PlacementPlanRow, PLACEMENT_PLANS).get(key, for_update=True)
+            row = PLACEMENT_PLAN_COLLECTION.rows(session).get(key, for_update=True)
             check_etag(request.name, request.etag, row.version)
             if row.state != SUCCEEDED:
                 raise FailedPrecondition(f"{request.name} is {row.state}; only a SUCCEEDED plan can be applied",
@@ -141,9 +142,9 @@ def _scope(session: Session, request: ppb.OptimizePlacementRequest) -> _Scope:
         raise InvalidArgument.field("customer", "a customer or a site is required")
     if which == "site":
         site_id = SITES.key(request.site, "site")
-        NamedRows(session, SiteRow, SITES).get(site_id)
-        return _Scope(NamedRows(session, CustomerRow, CUSTOMERS).get(site_id.split("/")[0]), site_id)
-    return _Scope(NamedRows(session, CustomerRow, CUSTOMERS).get(CUSTOMERS.key(request.customer, "customer")), None)
+        SITE_COLLECTION.rows(session).get(site_id)
+        return _Scope(CUSTOMER_COLLECTION.rows(session).get(site_id.split("/")[0]), site_id)
+    return _Scope(CUSTOMER_COLLECTION.rows(session).get(CUSTOMERS.key(request.customer, "customer")), None)
 
 
 def _problem(session: Session, request: ppb.OptimizePlacementRequest,
@@ -363,7 +364,7 @@ def _retire(session: Session, assets) -> list[str]:
 
 
 def _asset_as_planned(session: Session, name: str, location: str | None) -> AssetRow:
-    row = NamedRows(session, AssetRow, ASSETS).get(ASSETS.key(name), for_update=True)
+    row = ASSET_COLLECTION.rows(session).get(ASSETS.key(name), for_update=True)
     if location and row.location_id != LOCATIONS.key(location):
         raise FailedPrecondition(f"{name} no longer stands at {location}; plan again", reason="FLEET_CHANGED",
                                  metadata={"resource": name})

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from services.fleet.store_plans import PlanRowMixin
 from services.runtime.currencies import MINOR_UNITS
 from services.runtime.errors import InvalidArgument
-from services.runtime.crud import StandardMethods
+from services.runtime.crud import Collection, StandardMethods
 from services.runtime.jobs import SolveJobs
 from services.runtime.proto_values import duration_or, money_from_proto, money_to_proto
 from services.runtime.repository import NamedRows
@@ -128,15 +128,14 @@ def plan_message(row: PlanRowMixin, pattern: NamePattern, message: Message) -> M
 class PlanJobs:
     """The job flow of one kind of plan."""
 
-    def __init__(self, standard: StandardMethods, solve_jobs: SolveJobs, row_type: type[RowT],
-                 pattern: NamePattern, message_type: type[Message], to_message: Callable[[RowT], Message]):
+    def __init__(self, standard: StandardMethods, solve_jobs: SolveJobs, collection: Collection):
         self._standard = standard
         self._database = standard.database
-        self._message_type = message_type
+        self._message_type = collection.message_type
         self._solve_jobs = solve_jobs
-        self._row_type = row_type
-        self._pattern = pattern
-        self._to_message = to_message
+        self._collection = collection
+        self._pattern = collection.pattern
+        self._to_message = collection.to_message
 
     def submit(self, method: str, request: Message, new_row: Callable[[], RowT], solve: Callable[..., Any],
                args: tuple, outcome: Callable[[Any], Outcome], limit: timedelta) -> Message:
@@ -188,4 +187,4 @@ class PlanJobs:
             raise
 
     def rows(self, session: Session) -> NamedRows:
-        return NamedRows(session, self._row_type, self._pattern)
+        return self._collection.rows(session)

@@ -14,7 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.fleet.api.assets import ASSETS
-from services.fleet.api.catalog import CUSTOMERS, DEVICE_MODELS, SITES, register_specs
+from services.fleet.api.catalog import (CUSTOMER_COLLECTION, CUSTOMERS, DEVICE_MODEL_COLLECTION, DEVICE_MODELS, SITES,
+                                        register_specs)
 from services.fleet.api.plan_jobs import (FAILED, SUCCEEDED, Outcome, PlanJobs, decimal_field, decimal_text, money,
                                           money_field, new_plan_id, output_json, plan_message, solver_report,
                                           time_limit)
@@ -32,8 +33,8 @@ from services.runtime.crud import Collection
 from services.runtime.dataclass_json import to_json
 from services.runtime.errors import FailedPrecondition, InvalidArgument
 from services.runtime.proto_values import date_from_proto, date_to_proto
-from services.runtime.repository import NamedRows
 from services.runtime.resources import NamePattern
+from services.runtime.scoping import CustomerOwned, deny_scoped
 
 REPLACEMENT_PLANS = NamePattern("replacementPlans/{plan}")
 DEFAULT_HORIZON_PERIODS = 5
@@ -60,7 +61,8 @@ def _read_only(*_args) -> None:
 
 REPLACEMENT_PLAN_COLLECTION = Collection(
     pattern=REPLACEMENT_PLANS, row_type=ReplacementPlanRow, message_type=rpb.ReplacementPlan,
-    message_field="replacement_plan", writable=(), to_message=replacement_plan_to_proto, write=_read_only)
+    message_field="replacement_plan", writable=(), to_message=replacement_plan_to_proto, write=_read_only,
+    scope=CustomerOwned("customer_id"))
 
 
 class ReplacementMethods:
@@ -68,8 +70,7 @@ class ReplacementMethods:
 
     @cached_property
     def _replacement_jobs(self) -> PlanJobs:
-        return PlanJobs(self._standard, self._solve_jobs, ReplacementPlanRow, REPLACEMENT_PLANS, rpb.ReplacementPlan,
-                        replacement_plan_to_proto)
+        return PlanJobs(self._standard, self._solve_jobs, REPLACEMENT_PLAN_COLLECTION)
 
     def PlanReplacements(self, request: rpb.PlanReplacementsRequest, context) -> rpb.ReplacementPlan:
         limit = time_limit(request.time_limit)
@@ -127,9 +128,11 @@ def _scope(session: Session, request: rpb.PlanReplacementsRequest) -> tuple[str 
             raise InvalidArgument.field("site", f"{request.site} is not a site of {request.customer}")
         customer_id = site_id.split("/")[0]
     if customer_id:
-        NamedRows(session, CustomerRow, CUSTOMERS).get(customer_id)
+        CUSTOMER_COLLECTION.rows(session).get(customer_id)
+    else:
+        deny_scoped("a replacement plan across customers")
     if model_id:
-        NamedRows(session, DeviceModelRow, DEVICE_MODELS).get(model_id)
+        DEVICE_MODEL_COLLECTION.rows(session).get(model_id)
     return customer_id, site_id, model_id
 
 

@@ -12,15 +12,15 @@ from services.invoicing.api.plans import PlanMethods
 from services.invoicing.api.reports import ReportMethods
 from services.invoicing.invoicing_metrics import InvoicingMetrics
 from services.invoicing.peers import FleetUsage, MaintenanceRecords
-from services.invoicing.store import IdempotencyRecord
-from services.runtime.crud import StandardMethods
+from services.invoicing.store import AuditRecord, IdempotencyRecord
+from services.runtime.crud import AuditRecordMethods, StandardMethods
 from services.runtime.server import Runtime
 
 
 class InvoicingApi(IssuerMethods, PlanMethods, ContractMethods, BillingRunMethods, InvoiceMethods, ReportMethods,
-                   pb_grpc.InvoicingServiceServicer):
+                   AuditRecordMethods, pb_grpc.InvoicingServiceServicer):
     def __init__(self, runtime: Runtime):
-        self._standard = StandardMethods(runtime, IdempotencyRecord)
+        self._standard = StandardMethods(runtime, IdempotencyRecord, AuditRecord)
         self._db = runtime.database
         self._tokens = runtime.page_tokens
         self._metrics = InvoicingMetrics.create(runtime.metrics.registry, runtime.database)

@@ -13,16 +13,18 @@ from fleetops.invoicing.v1 import invoicing_service_pb2 as pb
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
-from services.invoicing.api.common import audited, mutation, record, record_many, required_date
+from services.invoicing.api.common import required_date
 from services.invoicing.billing_engine import RatedRun, rate_run
 from services.invoicing.billing_store import load_run_inputs, write_drafts
 from services.invoicing.invoice_codec import invoice_to_proto
 from services.invoicing.store import BillingRunRow, InvoiceRow
+from services.runtime.audit import note_change, note_changes
 from services.runtime.crud import Collection
 from services.runtime.db import utc_now
 from services.runtime.errors import DomainError
 from services.runtime.repository import NamedRows
 from services.runtime.resources import NamePattern, etag_for, parse_name, to_timestamp
+from services.runtime.scoping import CustomerOwned
 from services.runtime.proto_values import date_to_proto
 
 log = logging.getLogger(__name__)
@@ -61,7 +63,9 @@ def write_billing_run(session: Session, row: BillingRunRow, message: bpb.Billing
 BILLING_RUN_COLLECTION = Collection(
     pattern=BILLING_RUNS, row_type=BillingRunRow, message_type=bpb.BillingRun, message_field="billing_run",
     writable=("period_start", "customer"), to_message=billing_run_to_proto,
-    write=audited(write_billing_run, lambda row: BILLING_RUNS.name_of(row.id), "BillingRun"),
+    write=write_billing_run,
+    # A run over every customer (no customer) is the provider's: a scoped caller neither sees nor starts one.
+    scope=CustomerOwned("customer", as_name=True),
 )
 
 
@@ -73,19 +77,20 @@ class BillingRunMethods:
         runs, token = self._standard.list(BILLING_RUN_COLLECTION, request)
         return pb.ListBillingRunsResponse(billing_runs=runs, next_page_token=token)
 
-    @mutation
     def CreateBillingRun(self, request: pb.CreateBillingRunRequest, context) -> bpb.BillingRun:
         return self._standard.create(BILLING_RUN_COLLECTION, "CreateBillingRun", request, request.billing_run_id,
                                      "billing_run_id")
 
     def PreviewBillingRun(self, request: pb.PreviewBillingRunRequest, context) -> pb.PreviewBillingRunResponse:
         run_id = BILLING_RUNS.key(request.name)
+        self._standard.get(BILLING_RUN_COLLECTION, request.name)
         rated, _replaced = self._rate(run_id)
         return pb.PreviewBillingRunResponse(invoices=[invoice_to_proto(invoice) for invoice in rated.invoices])
 
-    @mutation
     def ExecuteBillingRun(self, request: pb.ExecuteBillingRunRequest, context) -> bpb.BillingRun:
         run_id = BILLING_RUNS.key(request.name)
+        # Out of scope or missing: refused before a failure could be recorded on the run.
+        self._standard.get(BILLING_RUN_COLLECTION, request.name)
         try:
             rated, replaced = self._rate(run_id)
         except DomainError as error:
@@ -93,15 +98,15 @@ class BillingRunMethods:
             raise
 
         def execute(session: Session) -> bpb.BillingRun:
-            row = NamedRows(session, BillingRunRow, BILLING_RUNS).get(run_id, for_update=True)
+            row = BILLING_RUN_COLLECTION.rows(session).get(run_id, for_update=True)
             created = write_drafts(session, rated, run_id, replaced)
             row.state, row.error, row.execute_time = "SUCCEEDED", "", utc_now()
             row.contract_count, row.asset_count = rated.contract_count, rated.asset_count
             row.estimated_line_count = rated.estimated_line_count
             row.touch()
-            record_many(session, [(f"invoices/{invoice_id}", "ExecuteBillingRun", f"draft from {request.name}")
+            note_changes(session, [(f"invoices/{invoice_id}", "ExecuteBillingRun", f"draft from {request.name}")
                                   for invoice_id in created])
-            record(session, request.name, "ExecuteBillingRun", f"{len(created)} draft invoices created")
+            note_change(session, request.name, "ExecuteBillingRun", f"{len(created)} draft invoices created")
             session.flush()
             return billing_run_to_proto(row)
 
@@ -130,6 +135,8 @@ class BillingRunMethods:
                     return
                 row.state, row.error = "FAILED", error.message
                 row.touch()
-                record(session, BILLING_RUNS.name_of(run_id), "ExecuteBillingRun", f"failed: {error.message}")
+                # The failure is a change of its own (state FAILED), written outside the failed unit of work.
+                self._standard.audit.insert(session, "ExecuteBillingRun", [
+                    (BILLING_RUNS.name_of(run_id), "ExecuteBillingRun", f"failed: {error.message}")])
         except DomainError:
             log.warning("could not record the failure of billing run %s", run_id, exc_info=True)

@@ -6,7 +6,7 @@ from fleetops.invoicing.v1 import contracts_pb2 as cpb
 from fleetops.invoicing.v1 import invoicing_service_pb2 as pb
 from sqlalchemy.orm import Session
 
-from services.invoicing.api.common import audited, mutation, parse_plan_version, required_date
+from services.invoicing.api.common import parse_plan_version, required_date
 from services.invoicing.billing_store import contract_from_rows
 from services.invoicing.domain.contracts import validate_contract
 from services.invoicing.store import ContractAssetRow, ContractRow, IssuingEntityRow, PlanVersionRow
@@ -14,6 +14,7 @@ from services.runtime.crud import Collection
 from services.runtime.errors import InvalidArgument
 from services.runtime.proto_values import date_from_proto, date_to_proto
 from services.runtime.resources import NamePattern, etag_for, parse_name, to_timestamp
+from services.runtime.scoping import CustomerOwned
 
 CONTRACTS = NamePattern("contracts/{contract}")
 ISSUERS = NamePattern("issuingEntities/{issuing_entity}")
@@ -78,7 +79,8 @@ CONTRACT_COLLECTION = Collection(
     writable=("customer", "plan_version", "issuing_entity", "currency_code", "billing_anchor_day", "start_date",
               "end_date", "purchase_order", "billing_site", "billing_cost_centre", "assets"),
     to_message=contract_to_proto,
-    write=audited(write_contract, lambda row: CONTRACTS.name_of(row.id), "Contract"),
+    write=write_contract,
+    scope=CustomerOwned("customer", as_name=True),
 )
 
 
@@ -90,11 +92,9 @@ class ContractMethods:
         contracts, token = self._standard.list(CONTRACT_COLLECTION, request, customer=request.customer)
         return pb.ListContractsResponse(contracts=contracts, next_page_token=token)
 
-    @mutation
     def CreateContract(self, request: pb.CreateContractRequest, context) -> cpb.Contract:
         return self._standard.create(CONTRACT_COLLECTION, "CreateContract", request, request.contract_id,
                                      "contract_id")
 
-    @mutation
     def UpdateContract(self, request: pb.UpdateContractRequest, context) -> cpb.Contract:
         return self._standard.update(CONTRACT_COLLECTION, "UpdateContract", request)

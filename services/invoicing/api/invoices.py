@@ -12,7 +12,6 @@ from fleetops.invoicing.v1 import invoicing_service_pb2 as pb
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from services.invoicing.api.common import mutation, record
 from services.invoicing.billing_store import next_number
 from services.invoicing.domain.invoices import DocumentType, Invoice, InvoiceState, credit_note_for, finalize, void
 from services.invoicing.domain.issuers import IssuerDetails
@@ -22,12 +21,15 @@ from services.invoicing.renderers.csv_lines import render_csv
 from services.invoicing.renderers.pdf import render_pdf
 from services.invoicing.renderers.ubl import render_ubl
 from services.invoicing.store import InvoiceLineRow, InvoiceRow, IssuingEntityRow
+from services.runtime.audit import note_change
 from services.runtime.db import utc_now
 from services.runtime.errors import FailedPrecondition, InvalidArgument
 from services.runtime.repository import NamedRows
 from services.runtime.resources import NamePattern, check_etag, parse_name
+from services.runtime.scoping import CustomerOwned
 
 INVOICES = NamePattern("invoices/{invoice}")
+INVOICE_SCOPE = CustomerOwned("customer", as_name=True)
 _RENDERERS = {
     pb.RENDER_FORMAT_PDF: (render_pdf, "application/pdf", "pdf"),
     pb.RENDER_FORMAT_UBL: (render_ubl, "application/xml", "xml"),
@@ -50,7 +52,7 @@ def _lines(session: Session, invoice_ids: Sequence[str]) -> dict[str, list[Invoi
 
 
 def _load(session: Session, invoice_id: str, *, for_update: bool = False) -> tuple[InvoiceRow, Invoice]:
-    row = NamedRows(session, InvoiceRow, INVOICES).get(invoice_id, for_update=for_update)
+    row = NamedRows(session, InvoiceRow, INVOICES, INVOICE_SCOPE).get(invoice_id, for_update=for_update)
     return row, invoice_from_rows(row, _lines(session, [row.id])[row.id])
 
 
@@ -77,14 +79,13 @@ class InvoiceMethods:
         )
         page = self._tokens.parse(request.page_size, request.page_token, filters)
         with self._db.unit_of_work() as session:
-            rows = NamedRows(session, InvoiceRow, INVOICES).page(page, **filters)
+            rows = NamedRows(session, InvoiceRow, INVOICES, INVOICE_SCOPE).page(page, **filters)
             rows, token = self._tokens.finish(rows, page, lambda r: (r.id,), filters)
             lines = _lines(session, [row.id for row in rows])
             return pb.ListInvoicesResponse(
                 invoices=[invoice_to_proto(invoice_from_rows(row, lines[row.id]), row) for row in rows],
                 next_page_token=token)
 
-    @mutation
     def FinalizeInvoice(self, request: pb.FinalizeInvoiceRequest, context) -> bpb.Invoice:
         invoice_id = INVOICES.key(request.name)
 
@@ -103,7 +104,7 @@ class InvoiceMethods:
                              series)
             row.state, row.number, row.finalize_time = final.state.value, final.number, now
             row.touch()
-            record(session, request.name, "FinalizeInvoice", f"number {final.number}")
+            note_change(session, request.name, "FinalizeInvoice", f"number {final.number}")
             if credit:
                 self._void_original(session, row, final)
             session.flush()
@@ -124,9 +125,8 @@ class InvoiceMethods:
         original_row.state, original_row.voided_by_id, original_row.live_slot = (
             InvoiceState.VOID.value, credit_row.id, None)
         original_row.touch()
-        record(session, INVOICES.name_of(original_row.id), "VoidInvoice", f"credited by {credit_note.number}")
+        note_change(session, INVOICES.name_of(original_row.id), "VoidInvoice", f"credited by {credit_note.number}")
 
-    @mutation
     def CreateCreditNote(self, request: pb.CreateCreditNoteRequest, context) -> bpb.Invoice:
         original_id = INVOICES.key(request.invoice, "invoice")
         if not request.reason.strip():
@@ -144,8 +144,8 @@ class InvoiceMethods:
             values.update(credited_invoice_id=original_id, reason=request.reason)
             session.execute(insert(InvoiceRow), [values])
             session.execute(insert(InvoiceLineRow), line_row_values(note_id, note.lines, {}))
-            record(session, INVOICES.name_of(note_id), "CreateCreditNote", f"cancels {original.number}: {request.reason}")
-            record(session, request.invoice, "CreateCreditNote", f"credit note invoices/{note_id}")
+            note_change(session, INVOICES.name_of(note_id), "CreateCreditNote", f"cancels {original.number}: {request.reason}")
+            note_change(session, request.invoice, "CreateCreditNote", f"credit note invoices/{note_id}")
             row, stored = _load(session, note_id)
             return invoice_to_proto(stored, row)
 

@@ -8,12 +8,12 @@ from decimal import Decimal, InvalidOperation
 from fleetops.invoicing.v1 import invoicing_service_pb2 as pb
 from sqlalchemy.orm import Session
 
-from services.invoicing.api.common import audited, mutation
 from services.invoicing.domain.issuers import IssuerDetails, TaxRounding, validate_details
 from services.invoicing.store import IssuingEntityRow
 from services.runtime.crud import Collection
 from services.runtime.errors import InvalidArgument
 from services.runtime.resources import NamePattern, etag_for, to_timestamp
+from services.runtime.scoping import shared
 
 ISSUING_ENTITIES = NamePattern("issuingEntities/{issuing_entity}")
 _ROUNDING_FROM_PROTO = {
@@ -69,7 +69,8 @@ ISSUING_ENTITY_COLLECTION = Collection(
     writable=("legal_name", "tax_registration_number", "country_code", "invoice_series", "tax_rounding_mode",
               "tax_rates"),
     to_message=issuing_entity_to_proto,
-    write=audited(write_issuing_entity, lambda row: ISSUING_ENTITIES.name_of(row.id), "IssuingEntity"),
+    write=write_issuing_entity,
+    scope=shared("issuing entities"),  # they appear on every customer's invoices
 )
 
 
@@ -81,11 +82,9 @@ class IssuerMethods:
         entities, token = self._standard.list(ISSUING_ENTITY_COLLECTION, request)
         return pb.ListIssuingEntitiesResponse(issuing_entities=entities, next_page_token=token)
 
-    @mutation
     def CreateIssuingEntity(self, request: pb.CreateIssuingEntityRequest, context) -> pb.IssuingEntity:
         return self._standard.create(ISSUING_ENTITY_COLLECTION, "CreateIssuingEntity", request,
                                      request.issuing_entity_id, "issuing_entity_id")
 
-    @mutation
     def UpdateIssuingEntity(self, request: pb.UpdateIssuingEntityRequest, context) -> pb.IssuingEntity:
         return self._standard.update(ISSUING_ENTITY_COLLECTION, "UpdateIssuingEntity", request)

@@ -8,14 +8,15 @@ from google.protobuf import json_format
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.invoicing.api.common import audited, mutation, parse_plan_version, record
+from services.invoicing.api.common import parse_plan_version
 from services.invoicing.plan_codec import plan_from_proto
 from services.invoicing.store import PlanRow, PlanVersionRow
+from services.runtime.audit import note_change
 from services.runtime.crud import Collection
 from services.runtime.currencies import is_known_currency
 from services.runtime.errors import InvalidArgument, NotFound
-from services.runtime.repository import NamedRows
 from services.runtime.resources import NamePattern, etag_for, to_timestamp
+from services.runtime.scoping import shared
 
 PLANS = NamePattern("plans/{plan}")
 
@@ -42,7 +43,8 @@ def write_plan(session: Session, row: PlanRow, message: ppb.Plan, fields: set[st
 PLAN_COLLECTION = Collection(
     pattern=PLANS, row_type=PlanRow, message_type=ppb.Plan, message_field="plan",
     writable=("display_name", "currency_code"), to_message=plan_to_proto,
-    write=audited(write_plan, lambda row: PLANS.name_of(row.id), "Plan"),
+    write=write_plan,
+    scope=shared("the plan catalogue"),  # a customer reads the plan versions its contracts name
 )
 
 
@@ -62,16 +64,14 @@ class PlanMethods:
         plans, token = self._standard.list(PLAN_COLLECTION, request)
         return pb.ListPlansResponse(plans=plans, next_page_token=token)
 
-    @mutation
     def CreatePlan(self, request: pb.CreatePlanRequest, context) -> ppb.Plan:
         return self._standard.create(PLAN_COLLECTION, "CreatePlan", request, request.plan_id, "plan_id")
 
-    @mutation
     def CreatePlanVersion(self, request: pb.CreatePlanVersionRequest, context) -> ppb.PlanVersion:
         plan_id = PLANS.key(request.parent, "parent")
 
         def create(session: Session) -> ppb.PlanVersion:
-            plan = NamedRows(session, PlanRow, PLANS).get(plan_id, for_update=True)
+            plan = PLAN_COLLECTION.rows(session).get(plan_id, for_update=True)
             number = plan.latest_version + 1
             ratable = plan_from_proto(plan_id, number, plan.currency, request.plan_version)
             if plan.latest_version:
@@ -91,7 +91,7 @@ class PlanMethods:
             plan.latest_version = number
             plan.touch()
             session.flush()
-            record(session, f"plans/{plan_id}/versions/{number}", "CreatePlanVersion")
+            note_change(session, f"plans/{plan_id}/versions/{number}", "CreatePlanVersion")
             return version_to_proto(row)
 
         return self._standard.run("CreatePlanVersion", request, ppb.PlanVersion, create)
@@ -108,7 +108,7 @@ class PlanMethods:
         plan_id = PLANS.key(request.parent, "parent")
         page = self._tokens.parse(request.page_size, request.page_token, {"parent": plan_id})
         with self._db.unit_of_work() as session:
-            NamedRows(session, PlanRow, PLANS).get(plan_id)
+            PLAN_COLLECTION.rows(session).get(plan_id)
             query = select(PlanVersionRow).where(PlanVersionRow.plan_id == plan_id).order_by(PlanVersionRow.number)
             if page.after:
                 query = query.where(PlanVersionRow.number > page.after[0])

@@ -1,4 +1,4 @@
-"""Read-only views across resources: the audit trail and revenue KPIs."""
+"""Read-only views across resources: revenue KPIs."""
 
 from __future__ import annotations
 
@@ -6,39 +6,22 @@ from decimal import Decimal
 
 from fleetops.invoicing.v1 import billing_pb2 as bpb
 from fleetops.invoicing.v1 import invoicing_service_pb2 as pb
-from sqlalchemy import select
 
 from services.invoicing.api.common import required_date
 from services.invoicing.domain.contracts import BillingPeriod
 from services.invoicing.domain.revenue import arpu, mrr_movements
 from services.invoicing.revenue_store import monthly_recurring_revenue
-from services.invoicing.store import AuditRecordRow
 from services.runtime.currencies import is_known_currency
 from services.runtime.errors import InvalidArgument
 from services.runtime.proto_values import date_to_proto, money_to_proto
-from services.runtime.resources import to_timestamp
+from services.runtime.scoping import deny_scoped
 
 ZERO = Decimal(0)
 
 
 class ReportMethods:
-    def ListAuditRecords(self, request: pb.ListAuditRecordsRequest, context) -> pb.ListAuditRecordsResponse:
-        if not request.resource or "/" not in request.resource:
-            raise InvalidArgument.field("resource", "name a resource, e.g. invoices/{invoice}")
-        query_key = {"resource": request.resource}
-        page = self._tokens.parse(request.page_size, request.page_token, query_key)
-        with self._db.unit_of_work() as session:
-            query = (select(AuditRecordRow).where(AuditRecordRow.resource == request.resource)
-                     .order_by(AuditRecordRow.id).limit(page.size + 1))
-            if page.after:
-                query = query.where(AuditRecordRow.id > page.after[0])
-            rows, token = self._tokens.finish(list(session.scalars(query)), page, lambda r: (r.id,), query_key)
-            return pb.ListAuditRecordsResponse(audit_records=[bpb.AuditRecord(
-                name=f"auditRecords/{r.id}", resource=r.resource, action=r.action, actor=r.actor,
-                request_id=r.request_id, time=to_timestamp(r.time), details=r.details) for r in rows],
-                next_page_token=token)
-
     def GetRevenueMetrics(self, request: pb.GetRevenueMetricsRequest, context) -> bpb.RevenueMetrics:
+        deny_scoped("revenue metrics across customers")
         currency = request.currency_code
         if not is_known_currency(currency):
             raise InvalidArgument.field("currency_code", "must be an ISO 4217 code such as JPY")

@@ -13,16 +13,16 @@ from services.maintenance.api.work_orders import WorkOrderMethods
 from services.maintenance.asset_directory import AssetDirectory
 from services.maintenance.ingestion import Ingestion
 from services.maintenance.orders import OrderDesk
-from services.maintenance.store import IdempotencyRecord
-from services.runtime.crud import StandardMethods
+from services.maintenance.store import AuditRecord, IdempotencyRecord
+from services.runtime.crud import AuditRecordMethods, StandardMethods
 from services.runtime.jobs import SolveJobs
 from services.runtime.server import Runtime
 
 
 class MaintenanceApi(TechnicianMethods, DiagnosticsMethods, AlarmMethods, WorkOrderMethods, TechnicianJobMethods,
-                     PolicyMethods, ScheduleMethods, pb_grpc.MaintenanceServiceServicer):
+                     PolicyMethods, ScheduleMethods, AuditRecordMethods, pb_grpc.MaintenanceServiceServicer):
     def __init__(self, runtime: Runtime):
-        self._standard = StandardMethods(runtime, IdempotencyRecord)
+        self._standard = StandardMethods(runtime, IdempotencyRecord, AuditRecord)
         self._db = runtime.database
         self._tokens = runtime.page_tokens
         self._assets = AssetDirectory(runtime.config.peers["fleet"])

@@ -11,14 +11,17 @@ from fleetops.maintenance.v1 import resources_pb2 as res
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.maintenance.api.customer_scope import check_asset_scope, restrict_to_scoped_assets
 from services.maintenance.domain.alarms import Alarm, AlarmState, acknowledge, expire_quiet
 from services.maintenance.domain.diagnostics import Severity
 from services.maintenance.store_ingest import AlarmRow
+from services.runtime.audit import note_changes
 from services.runtime.auth import current_identity
 from services.runtime.dataclass_json import from_json, to_json
 from services.runtime.db import utc_now
 from services.runtime.errors import InvalidArgument, NotFound
 from services.runtime.resources import check_etag, etag_for, from_timestamp, to_timestamp
+from services.runtime.scoping import deny_scoped
 
 DEFAULT_QUIET_PERIOD = timedelta(hours=24)
 _SEVERITY_TO_PROTO = {Severity.INFO: res.SEVERITY_INFO, Severity.WARNING: res.SEVERITY_WARNING,
@@ -55,10 +58,12 @@ class DiagnosticsMethods:
     """Ingestion (mixed into MaintenanceApi)."""
 
     def IngestDiagnostics(self, request: dpb.IngestDiagnosticsRequest, context) -> dpb.IngestDiagnosticsResponse:
+        deny_scoped("device ingestion")
         return self._ingestion.ingest(request)
 
     def StreamDiagnostics(self, requests: Iterator[dpb.IngestDiagnosticsRequest],
                           context) -> Iterator[dpb.IngestDiagnosticsResponse]:
+        deny_scoped("device ingestion")
         for request in requests:
             yield self._ingestion.ingest(request)
 
@@ -70,6 +75,7 @@ class AlarmMethods:
         alarm_id = _alarm_id(request.name)
         with self._db.unit_of_work() as session:
             row = session.get(AlarmRow, alarm_id)
+            check_asset_scope(session, row.asset_id if row else None, request.name)
             if row is None:
                 raise NotFound(request.name)
             return alarm_to_proto(row)
@@ -77,7 +83,8 @@ class AlarmMethods:
     def ListAlarms(self, request: pb.ListAlarmsRequest, context) -> pb.ListAlarmsResponse:
         query = {"asset": request.asset, "state": request.state, "severity": request.minimum_severity}
         page = self._tokens.parse(request.page_size, request.page_token, query)
-        statement = select(AlarmRow).order_by(AlarmRow.id.desc()).limit(page.size + 1)
+        statement = restrict_to_scoped_assets(select(AlarmRow), AlarmRow.asset_id).order_by(AlarmRow.id.desc())
+        statement = statement.limit(page.size + 1)
         if request.asset:
             statement = statement.where(AlarmRow.asset_id == request.asset.split("/", 1)[-1])
         if request.state:
@@ -97,6 +104,7 @@ class AlarmMethods:
 
         def work(session: Session) -> res.Alarm:
             row = session.scalars(select(AlarmRow).where(AlarmRow.id == alarm_id).with_for_update()).one_or_none()
+            check_asset_scope(session, row.asset_id if row else None, request.name)
             if row is None:
                 raise NotFound(request.name)
             check_etag(request.name, request.etag, row.version)
@@ -108,6 +116,7 @@ class AlarmMethods:
         return self._standard.run("AcknowledgeAlarm", request, res.Alarm, work)
 
     def ExpireQuietAlarms(self, request: pb.ExpireQuietAlarmsRequest, context) -> pb.ExpireQuietAlarmsResponse:
+        deny_scoped("the sweep over every customer's alarms")
         now = from_timestamp(request.now) if request.HasField("now") else utc_now()
 
         def work(session: Session) -> pb.ExpireQuietAlarmsResponse:
@@ -123,6 +132,7 @@ class AlarmMethods:
                     rows[rid].body, rows[rid].state = to_json(after), after.state.value
                     rows[rid].version += 1
                     cleared.append(f"alarms/{rid}")
+            note_changes(session, [(name, "", "cleared after the quiet period") for name in sorted(cleared)])
             return pb.ExpireQuietAlarmsResponse(cleared_alarms=sorted(cleared))
 
         return self._standard.run("ExpireQuietAlarms", request, pb.ExpireQuietAlarmsResponse, work)

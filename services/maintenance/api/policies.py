@@ -13,11 +13,13 @@ from sqlalchemy.orm import Session
 
 from services.maintenance.store_ingest import AssetRefRow
 from services.maintenance.store_orders import PreventivePlanRow, SlaPolicyRow
+from services.runtime.audit import note_changes
 from services.runtime.crud import Collection
 from services.runtime.db import utc_now
 from services.runtime.errors import FieldViolation, InvalidArgument
 from services.runtime.proto_values import date_from_proto, date_to_proto
 from services.runtime.resources import NamePattern, etag_for, from_timestamp, parse_name, to_timestamp
+from services.runtime.scoping import deny_scoped, internal, shared
 
 DEFAULT_AT_RISK_SHARE = 0.25
 MAX_LEAD_DAYS = 60
@@ -59,7 +61,8 @@ def write_sla_policy(session: Session, row: SlaPolicyRow, message: res.SlaPolicy
 SLA_POLICY_COLLECTION = Collection(
     pattern=NamePattern("slaPolicies/{sla_policy}"), row_type=SlaPolicyRow, message_type=res.SlaPolicy,
     message_field="sla_policy", writable=("response_target", "resolution_target", "at_risk_share"),
-    to_message=sla_policy_to_proto, write=write_sla_policy)
+    to_message=sla_policy_to_proto, write=write_sla_policy,
+    scope=shared("SLA policies"))  # the tiers a customer's orders run under
 
 
 def plan_to_proto(row: PreventivePlanRow) -> res.PreventivePlan:
@@ -122,7 +125,8 @@ PREVENTIVE_PLAN_COLLECTION = Collection(
     message_type=res.PreventivePlan, message_field="preventive_plan",
     writable=("device_model", "asset", "task", "every_days", "meter_register", "meter_interval", "meter_start",
               "skill", "expected_duration_minutes", "parts", "start_date"),
-    to_message=plan_to_proto, write=write_plan)
+    to_message=plan_to_proto, write=write_plan,
+    scope=internal("preventive maintenance plans"))  # per device model across customers
 
 
 class PolicyMethods:
@@ -162,6 +166,7 @@ class PolicyMethods:
         concerned asset locked as ingestion locks it, so a sweep and an alarm never race."""
         if not 0 <= request.lead_days <= MAX_LEAD_DAYS:
             raise InvalidArgument.field("lead_days", f"must be between 0 and {MAX_LEAD_DAYS}")
+        deny_scoped("the preventive maintenance sweep over every customer")
         now = from_timestamp(request.now) if request.HasField("now") else utc_now()
 
         def sweep(session: Session) -> pb.PlanDuePreventiveMaintenanceResponse:
@@ -175,6 +180,7 @@ class PolicyMethods:
             names: set[str] = set()
             for asset_id in sorted(assets):
                 names.update(self._orders.calendar_due(session, assets[asset_id], now, request.lead_days))
+            note_changes(session, [(name, "", "opened by the calendar sweep") for name in sorted(names)])
             return pb.PlanDuePreventiveMaintenanceResponse(work_orders=sorted(names))
 
         return self._standard.run("PlanDuePreventiveMaintenance", request, pb.PlanDuePreventiveMaintenanceResponse,

@@ -34,15 +34,18 @@ from services.maintenance.scheduling.planner import solve
 from services.maintenance.scheduling.replan import replan
 from services.maintenance.store_orders import WORK_ORDERS, WorkOrderRow, load_order, save_order
 from services.maintenance.store_schedules import ScheduleRow
+from services.runtime.audit import note_change
 from services.runtime.db import utc_now
 from services.runtime.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 from services.runtime.jobs import SolveJobs
 from services.runtime.repository import NamedRows
 from services.runtime.resources import NamePattern, check_etag, from_timestamp, parse_name
+from services.runtime.scoping import internal
 
 log = logging.getLogger(__name__)
 
 SCHEDULE_NAMES = NamePattern("schedules/{schedule}")
+SCHEDULE_SCOPE = internal("technician schedules")  # routes through every customer's sites
 DEFAULT_PLAN_SECONDS = 10.0
 DEFAULT_REPLAN_SECONDS = 3.0
 MAX_SOLVE_SECONDS = 300.0
@@ -76,7 +79,7 @@ def _record(schedule_id: str) -> Callable[[Session, Any, BaseException | None], 
     """Writes a solve's outcome onto its schedule."""
 
     def record(session: Session, solution: Any, error: BaseException | None) -> None:
-        row = NamedRows(session, ScheduleRow, SCHEDULE_NAMES).get(schedule_id, for_update=True)
+        row = NamedRows(session, ScheduleRow, SCHEDULE_NAMES, SCHEDULE_SCOPE).get(schedule_id, for_update=True)
         if error is None:
             row.state, row.solution = SUCCEEDED, solution_to_json(solution)
         else:
@@ -116,7 +119,7 @@ class ScheduleMethods:
         seconds = _time_limit(request, DEFAULT_REPLAN_SECONDS)
 
         def plan(session: Session) -> tuple[ScheduleRow, tuple]:
-            base = NamedRows(session, ScheduleRow, SCHEDULE_NAMES).get(base_id)
+            base = NamedRows(session, ScheduleRow, SCHEDULE_NAMES, SCHEDULE_SCOPE).get(base_id)
             if base.state != SUCCEEDED:
                 raise FailedPrecondition(f"{request.name} is {base.state}: only a finished plan can be re-planned",
                                          reason="SCHEDULE_NOT_SUCCEEDED", metadata={"schedule": request.name})
@@ -149,7 +152,7 @@ class ScheduleMethods:
         query = {"territory": request.territory}
         page = self._tokens.parse(request.page_size, request.page_token, query)
         with self._db.unit_of_work() as session:
-            rows = NamedRows(session, ScheduleRow, SCHEDULE_NAMES).page(page, territory=request.territory)
+            rows = NamedRows(session, ScheduleRow, SCHEDULE_NAMES, SCHEDULE_SCOPE).page(page, territory=request.territory)
             rows, token = self._tokens.finish(rows, page, lambda r: (r.id,), query)
             return spb.ListSchedulesResponse(schedules=[schedule_to_proto(r) for r in rows], next_page_token=token)
 
@@ -157,7 +160,7 @@ class ScheduleMethods:
         key = SCHEDULE_NAMES.key(request.name)
 
         def apply(session: Session) -> spb.Schedule:
-            row = NamedRows(session, ScheduleRow, SCHEDULE_NAMES).get(key, for_update=True)
+            row = NamedRows(session, ScheduleRow, SCHEDULE_NAMES, SCHEDULE_SCOPE).get(key, for_update=True)
             check_etag(request.name, request.etag, row.version)
             if row.state != SUCCEEDED:
                 raise FailedPrecondition(f"{request.name} is {row.state}: only a finished plan can be applied",
@@ -187,6 +190,7 @@ class ScheduleMethods:
                         plan: Callable[[Session], tuple[ScheduleRow, tuple]], seconds: float) -> spb.Schedule:
         """Stores the schedule RUNNING (idempotent on request_id), starts its solve, and with
         `request.wait` waits for the outcome while the caller's deadline allows."""
+        SCHEDULE_SCOPE.check_write()
         if self._solves is None:
             raise FailedPrecondition("this service runs without solver processes", reason="NO_SOLVER_WORKERS")
         started: dict[str, tuple] = {}
@@ -195,7 +199,7 @@ class ScheduleMethods:
             row, (function, args, planning) = plan(session)
             row.id, row.state = new_id("sch"), RUNNING
             row.notes, row.unlocated = list(planning.notes), list(planning.unlocated)
-            NamedRows(session, ScheduleRow, SCHEDULE_NAMES).add(row)
+            NamedRows(session, ScheduleRow, SCHEDULE_NAMES, SCHEDULE_SCOPE).add(row)
             started[row.id] = (function, args)
             return schedule_to_proto(row)
 
@@ -218,7 +222,7 @@ class ScheduleMethods:
 
     def _schedule(self, schedule_id: str) -> spb.Schedule:
         with self._db.unit_of_work() as session:
-            return schedule_to_proto(NamedRows(session, ScheduleRow, SCHEDULE_NAMES).get(schedule_id))
+            return schedule_to_proto(NamedRows(session, ScheduleRow, SCHEDULE_NAMES, SCHEDULE_SCOPE).get(schedule_id))
 
 
 def _apply_visits(session: Session, solution, now: datetime) -> None:
@@ -236,3 +240,4 @@ def _apply_visits(session: Session, solution, now: datetime) -> None:
         if order.state in (WorkOrderState.NEW, WorkOrderState.SCHEDULED):
             order = schedule(order, VisitWindow(visit.start, visit.departure), now)
         save_order(row, dispatch(order, technician, now))
+        note_change(session, f"{WORK_ORDERS}/{row.id}", details=f"dispatched to technicians/{technician}")

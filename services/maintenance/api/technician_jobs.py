@@ -32,6 +32,7 @@ from services.maintenance.store_orders import WorkOrderRow
 from services.runtime.auth import current_identity
 from services.runtime.db import utc_now
 from services.runtime.errors import InvalidArgument, PermissionDenied
+from services.runtime.scoping import restrict
 
 TECHNICIAN_ROLE = "technician"
 
@@ -66,7 +67,8 @@ class TechnicianJobMethods:
         technician = calling_technician()
         shape = {"technician": technician, "closed": request.include_closed}
         page = self._tokens.parse(request.page_size, request.page_token, shape)
-        statement = select(WorkOrderRow).where(WorkOrderRow.technician_id == technician)
+        statement = restrict(select(WorkOrderRow), WorkOrderRow.customer_id).where(
+            WorkOrderRow.technician_id == technician)
         if not request.include_closed:
             statement = statement.where(WorkOrderRow.state.in_(OPEN_STATE_VALUES))
         if page.after is not None:

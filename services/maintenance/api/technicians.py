@@ -11,6 +11,7 @@ from services.maintenance.domain.technicians import TechnicianDetails, validate_
 from services.maintenance.store import TechnicianRow
 from services.runtime.crud import Collection
 from services.runtime.resources import NamePattern, etag_for, to_timestamp
+from services.runtime.scoping import internal
 
 TECHNICIANS = "technicians"
 
@@ -44,6 +45,7 @@ TECHNICIAN_COLLECTION = Collection(
     pattern=NamePattern("technicians/{technician}"), row_type=TechnicianRow, message_type=res.Technician, message_field="technician",
     writable=("display_name", "skills", "home_base", "territory", "time_zone"),
     to_message=technician_to_proto, write=write_technician,
+    scope=internal("technicians"),  # the provider's staff, serving every customer
 )
 
 

@@ -12,6 +12,7 @@ from google.protobuf.message import Message
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
+from services.maintenance.api.customer_scope import restrict_to_scoped_assets
 from services.maintenance.domain.diagnostics import Severity
 from services.maintenance.domain.sla import SlaReading, SlaStatus
 from services.maintenance.domain.work_order_rules import CreateOrder
@@ -42,6 +43,7 @@ from services.runtime.db import utc_now
 from services.runtime.errors import FieldViolation, InvalidArgument, NotFound, PermissionDenied
 from services.runtime.pagination import PageRequest
 from services.runtime.resources import check_etag, etag_for, from_timestamp, parse_name, required_interval, to_timestamp
+from services.runtime.scoping import restrict, visible
 
 MAX_DOWNTIME_ASSETS = 1000
 STATE_TO_PROTO = {state: res.WorkOrderState.Value(f"WORK_ORDER_STATE_{state.name}") for state in WorkOrderState}
@@ -127,6 +129,10 @@ def scan_page(session: Session, query: Select, page: PageRequest,
     return found[: page.size + 1]
 
 
+def _customer_of(row: WorkOrderRow) -> str:
+    return row.customer_id
+
+
 def _timestamp_or_none(message: Message, field: str) -> datetime | None:
     return from_timestamp(getattr(message, field)) if message.HasField(field) else None
 
@@ -141,9 +147,7 @@ class WorkOrderMethods:
     def GetWorkOrder(self, request: pb.GetWorkOrderRequest, context) -> res.WorkOrder:
         key = parse_name(request.name, WORK_ORDERS)
         with self._db.unit_of_work() as session:
-            row = session.get(WorkOrderRow, key)
-            if row is None:
-                raise NotFound(request.name)
+            row = visible(session.get(WorkOrderRow, key), request.name, _customer_of)
             return orders_to_proto(session, [row], utc_now())[0]
 
     def ListWorkOrders(self, request: pb.ListWorkOrdersRequest, context) -> pb.ListWorkOrdersResponse:
@@ -162,7 +166,7 @@ class WorkOrderMethods:
         sla_status = SLA_FROM_PROTO.get(request.sla_status)
         shape = {**query, "sla": request.sla_status, "after": str(completed_after), "before": str(completed_before)}
         page = self._tokens.parse(request.page_size, request.page_token, shape)
-        statement = select(WorkOrderRow)
+        statement = restrict(select(WorkOrderRow), WorkOrderRow.customer_id)
         for column, value in query.items():
             if value is not None:
                 statement = statement.where(getattr(WorkOrderRow, column) == value)
@@ -202,8 +206,7 @@ class WorkOrderMethods:
 
         def create(session: Session) -> res.WorkOrder:
             asset = self._assets.resolve(session, [asset_id], lock=True).get(asset_id)
-            if asset is None:
-                raise NotFound(given.asset)
+            visible(asset, given.asset, lambda found: found.customer)
             family = "preventive-maintenance" if kind is WorkOrderKind.PREVENTIVE else "manual"
             order = CreateOrder(
                 asset=asset.name, kind=kind, family=f"{asset.device_class}/{family}",
@@ -251,8 +254,7 @@ class WorkOrderMethods:
             if technician is not None and (row is None or row.technician_id != technician):
                 raise PermissionDenied(f"{request.name} is not dispatched to technicians/{technician}",
                                        reason="NOT_ASSIGNED_TECHNICIAN", metadata={"work_order": request.name})
-            if row is None:
-                raise NotFound(request.name)
+            visible(row, request.name, _customer_of)
             check_etag(request.name, request.etag, row.version)
             now = utc_now()
             save_order(row, change(session, row, load_order(row), now))
@@ -260,7 +262,7 @@ class WorkOrderMethods:
             return orders_to_proto(session, [row], now)[0]
 
         # A technician's request_id is theirs alone: another caller replaying it gets no stored answer.
-        return self._standard.run(f"{method}:{technician}" if technician else method, request, res.WorkOrder, work)
+        return self._standard.run(method, request, res.WorkOrder, work, request_id_owner=technician or "")
 
     def ListDowntimeIntervals(self, request: pb.ListDowntimeIntervalsRequest,
                               context) -> pb.ListDowntimeIntervalsResponse:
@@ -270,7 +272,7 @@ class WorkOrderMethods:
         start, end = required_interval(request)
         query = {"assets": asset_ids, "start": str(start), "end": str(end)}
         page = self._tokens.parse(request.page_size, request.page_token, query)
-        statement = select(WorkOrderRow).where(
+        statement = restrict(select(WorkOrderRow), WorkOrderRow.customer_id).where(
             WorkOrderRow.downtime_start.is_not(None), WorkOrderRow.downtime_start < end,
             or_(WorkOrderRow.downtime_end.is_(None), WorkOrderRow.downtime_end > start))
         if asset_ids:
@@ -291,7 +293,7 @@ class WorkOrderMethods:
             raise InvalidArgument.field("state", "is not a shipment state")
         query = {"asset_id": _key(request.asset, "assets", "asset"), "state": _SHIPMENT_STATES.get(request.state)}
         page = self._tokens.parse(request.page_size, request.page_token, query)
-        statement = select(ShipmentRow)
+        statement = restrict_to_scoped_assets(select(ShipmentRow), ShipmentRow.asset_id)
         for column, value in query.items():
             if value is not None:
                 statement = statement.where(getattr(ShipmentRow, column) == value)

@@ -1,15 +1,15 @@
 """initial schema
 
-Revision ID: ff23437306ff
+Revision ID: 1ef69680da23
 Revises: 
-Create Date: 2026-11-22 11:28:48.033669
+Create Date: 2026-11-22 12:34:44.837038
 """
 from alembic import op
 import sqlalchemy as sa
 import services.runtime.db
 
 
-revision = 'ff23437306ff'
+revision = '1ef69680da23'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -53,6 +53,20 @@ def upgrade() -> None:
     with op.batch_alter_table('asset_refs', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_asset_refs_customer_id'), ['customer_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_asset_refs_service_territory'), ['service_territory'], unique=False)
+
+    op.create_table('audit_records',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('resource', sa.String(length=400), nullable=False),
+    sa.Column('method', sa.String(length=160), nullable=False),
+    sa.Column('action', sa.String(length=160), nullable=False),
+    sa.Column('actor', sa.String(length=200), nullable=False),
+    sa.Column('request_id', sa.String(length=128), nullable=False),
+    sa.Column('time', services.runtime.db.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('details', sa.Text(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_records'))
+    )
+    with op.batch_alter_table('audit_records', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_audit_records_resource'), ['resource'], unique=False)
 
     op.create_table('device_states',
     sa.Column('asset_id', sa.String(length=200), nullable=False),
@@ -281,6 +295,10 @@ def downgrade() -> None:
     op.drop_table('idempotency_records')
     op.drop_table('diagnostic_events')
     op.drop_table('device_states')
+    with op.batch_alter_table('audit_records', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_audit_records_resource'))
+
+    op.drop_table('audit_records')
     with op.batch_alter_table('asset_refs', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_asset_refs_service_territory'))
         batch_op.drop_index(batch_op.f('ix_asset_refs_customer_id'))
