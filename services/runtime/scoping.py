@@ -115,6 +115,8 @@ class Unowned:
     def check_read(self) -> None:
         if not self.readable:
             deny_scoped(self.what)
+        else:
+            scoped_customer()  # a malformed scope reads nothing, not even shared data
 
     def check_write(self) -> None:
         deny_scoped(f"changes to {self.what}")

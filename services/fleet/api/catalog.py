@@ -19,7 +19,7 @@ from services.fleet.store import CustomerRow, DeviceModelRow, LocationRow, SiteR
 from services.runtime.crud import Collection
 from services.runtime.proto_values import money_from_proto, money_to_proto
 from services.runtime.resources import NamePattern, etag_for, to_timestamp
-from services.runtime.scoping import CustomerOwned, shared
+from services.runtime.scoping import CustomerOwned, check_customer, shared
 
 CUSTOMERS = NamePattern("customers/{customer}")
 SITES = NamePattern("customers/{customer}/sites/{site}")
@@ -219,6 +219,8 @@ class CatalogMethods:
 
     def ListSites(self, request: pb.ListSitesRequest, context) -> pb.ListSitesResponse:
         customer = None if request.parent == "customers/-" else CUSTOMERS.key(request.parent, "parent")
+        if customer:
+            check_customer(customer, request.parent)
         sites, token = self._standard.list(SITE_COLLECTION, request, customer_id=customer,
                                            service_territory=request.service_territory)
         return pb.ListSitesResponse(sites=sites, next_page_token=token)
@@ -234,7 +236,9 @@ class CatalogMethods:
         return self._standard.get(LOCATION_COLLECTION, request.name)
 
     def ListLocations(self, request: pb.ListLocationsRequest, context) -> pb.ListLocationsResponse:
-        locations, token = self._standard.list(LOCATION_COLLECTION, request, site_id=SITES.key(request.parent, "parent"))
+        site_id = SITES.key(request.parent, "parent")
+        check_customer(site_id.split("/", 1)[0], request.parent)
+        locations, token = self._standard.list(LOCATION_COLLECTION, request, site_id=site_id)
         return pb.ListLocationsResponse(locations=locations, next_page_token=token)
 
     def CreateLocation(self, request: pb.CreateLocationRequest, context) -> res.Location:
