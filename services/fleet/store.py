@@ -8,8 +8,8 @@ from decimal import Decimal
 from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.runtime.db import ScaledDecimal, UtcDateTime, new_metadata, utc_now
 from services.runtime.audit import AuditRecordMixin
+from services.runtime.db import ScaledDecimal, UtcDateTime, new_metadata, utc_now
 from services.runtime.idempotency import IdempotencyRecordMixin
 from services.runtime.repository import NamedRowMixin
 

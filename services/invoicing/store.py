@@ -13,8 +13,8 @@ from sqlalchemy import Boolean, Date, Enum, ForeignKey, Index, Integer, String, 
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from services.invoicing.domain.issuers import TaxRounding
-from services.runtime.db import ScaledDecimal, UtcDateTime, new_metadata, utc_now
 from services.runtime.audit import AuditRecordMixin
+from services.runtime.db import ScaledDecimal, UtcDateTime, new_metadata, utc_now
 from services.runtime.idempotency import IdempotencyRecordMixin
 from services.runtime.repository import NamedRowMixin
 

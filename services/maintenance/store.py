@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import JSON, Float, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.runtime.db import new_metadata
 from services.runtime.audit import AuditRecordMixin
+from services.runtime.db import new_metadata
 from services.runtime.idempotency import IdempotencyRecordMixin
 from services.runtime.repository import NamedRowMixin
 
