@@ -20,7 +20,7 @@ from services.runtime.errors import InvalidArgument
 from services.runtime.idempotency import IdempotentCalls
 from services.runtime.repository import NamedRowMixin, NamedRows
 from services.runtime.resources import NamePattern, check_etag, id_violation, update_paths
-from services.runtime.scoping import CustomerOwned, Scope, check_customer
+from services.runtime.scoping import Scope
 from services.runtime.server import Runtime
 
 RowT = TypeVar("RowT", bound=NamedRowMixin)
@@ -43,15 +43,6 @@ class Collection(Generic[RowT, MessageT]):
     def rows(self, session: Session) -> NamedRows[RowT]:
         return NamedRows(session, self.row_type, self.pattern, self.scope)
 
-    def check_create(self, key: str, resource: MessageT) -> None:
-        """PERMISSION_DENIED before any look-up when a scoped caller creates outside its customer:
-        the owner is the key's first id, or the resource's `customer` field for column-owned rows."""
-        if not isinstance(self.scope, CustomerOwned):
-            self.scope.check_write()
-        elif self.scope.column is None:
-            check_customer(key.split("/", 1)[0], self.pattern.name_of(key))
-        else:
-            check_customer(getattr(resource, "customer", ""), self.pattern.name_of(key))
 
 
 class StandardMethods:
@@ -83,7 +74,7 @@ class StandardMethods:
             raise InvalidArgument([violation])
         resource = getattr(request, collection.message_field)
         key = f"{parent_key}/{new_id}" if parent_key else new_id
-        collection.check_create(key, resource)
+        collection.scope.check_new(key, collection.pattern.name_of(key), resource)
 
         def create(session: Session) -> MessageT:
             row = collection.row_type(id=key)
@@ -103,8 +94,7 @@ class StandardMethods:
             row = collection.rows(session).get(row_id, for_update=True)
             check_etag(resource.name, resource.etag, row.version)
             collection.write(session, row, resource, fields)
-            if isinstance(collection.scope, CustomerOwned):  # the change must not hand the row to another customer
-                check_customer(collection.scope.customer_of(row), resource.name)
+            collection.scope.check_written(row, resource.name)
             row.touch()
             session.flush()
             note_change(session, resource.name, method, "fields: " + ", ".join(sorted(fields)))

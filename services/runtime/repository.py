@@ -12,7 +12,7 @@ from services.runtime.db import UtcDateTime, utc_now
 from services.runtime.errors import AlreadyExists, NotFound
 from services.runtime.pagination import PageRequest
 from services.runtime.resources import NamePattern
-from services.runtime.scoping import CustomerOwned, Scope, check_customer, visible
+from services.runtime.scoping import Scope
 
 RowT = TypeVar("RowT", bound="NamedRowMixin")
 
@@ -43,25 +43,21 @@ class NamedRows(Generic[RowT]):
         self.scope = scope
 
     def get(self, row_id: str, *, for_update: bool = False) -> RowT:
-        """`for_update` declares the intent to change the row: shared reference data refuses it to a scoped caller."""
+        """`for_update` declares the intent to change the row (shared reference data refuses it to a scoped caller)."""
         name = self.pattern.name_of(row_id)
-        if self.scope is not None and not isinstance(self.scope, CustomerOwned):
-            self.scope.check_write() if for_update else self.scope.check_read()
         query = select(self.row_type).where(self.row_type.id == row_id)
         if for_update:
             query = query.with_for_update()
         row = self.session.scalars(query).one_or_none()
-        if isinstance(self.scope, CustomerOwned):
-            return visible(row, name, self.scope.customer_of)
+        if self.scope is not None:
+            self.scope.check_found(row, name, for_update)
         if row is None:
             raise NotFound(name)
         return row
 
     def add(self, row: RowT) -> RowT:
-        if isinstance(self.scope, CustomerOwned):
-            check_customer(self.scope.customer_of(row), self.pattern.name_of(row.id))
-        elif self.scope is not None:
-            self.scope.check_write()
+        if self.scope is not None:
+            self.scope.check_written(row, self.pattern.name_of(row.id))
         if self.session.get(self.row_type, row.id) is not None:
             name = self.pattern.name_of(row.id)
             raise AlreadyExists(f"{name} already exists", reason="RESOURCE_EXISTS", metadata={"resource": name})
@@ -72,10 +68,8 @@ class NamedRows(Generic[RowT]):
     def page(self, page: PageRequest, **equal_to: Any) -> list[RowT]:
         """Rows in id order after the page's position, one more than the page size (see PageTokens.finish)."""
         query = select(self.row_type).order_by(self.row_type.id).limit(page.size + 1)
-        if isinstance(self.scope, CustomerOwned):
+        if self.scope is not None:
             query = self.scope.restrict(query, self.row_type)
-        elif self.scope is not None:
-            self.scope.check_read()
         for column, value in equal_to.items():
             if value not in ("", None):
                 query = query.where(getattr(self.row_type, column) == value)

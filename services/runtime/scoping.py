@@ -17,7 +17,6 @@ Three kinds of resources:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import or_
@@ -82,14 +81,15 @@ def restrict(query: Any, customer_column: Any, *, as_name: bool = False) -> Any:
     return query.where(customer_column == (CUSTOMER_PREFIX + customer if as_name else customer))
 
 
-@dataclass(frozen=True)
 class CustomerOwned:
-    """How a kind of row names its customer: `column` holds the customer's id (its name
-    `customers/{id}` with `as_name`); without a column, the first id of the row's key is the
-    customer's (`acme` for the customer itself, `acme/hq` for its site)."""
+    """Rows of one customer each. `column` holds the customer's id (its name `customers/{id}` with
+    `as_name`); without a column, the first id of the row's key is the customer's (`acme` for the
+    customer itself, `acme/hq` for its site). `message_field` is where a new resource names its customer."""
 
-    column: str | None = None
-    as_name: bool = False
+    def __init__(self, column: str | None = None, *, as_name: bool = False, message_field: str = "customer"):
+        self.column = column
+        self.as_name = as_name
+        self.message_field = message_field
 
     def customer_of(self, row: Any) -> str:
         if self.column is None:
@@ -97,6 +97,7 @@ class CustomerOwned:
         return customer_id_of(getattr(row, self.column) or "")
 
     def restrict(self, query: Any, row_type: type) -> Any:
+        """A list's query, limited to the scoped caller's rows."""
         customer = scoped_customer()
         if customer is None:
             return query
@@ -104,19 +105,49 @@ class CustomerOwned:
             return query.where(or_(row_type.id == customer, row_type.id.startswith(customer + "/")))
         return restrict(query, getattr(row_type, self.column), as_name=self.as_name)
 
+    def check_found(self, row: Any | None, name: str, for_update: bool) -> None:
+        """After a look-up by name, before any NOT_FOUND: another customer's row and no row are alike."""
+        check_customer(self.customer_of(row) if row is not None else None, name)
 
-@dataclass(frozen=True)
+    def check_new(self, key: str, name: str, message: Any) -> None:
+        """Before a create looks anything up: the new resource must be the caller's customer's."""
+        owner = key.split("/", 1)[0] if self.column is None else getattr(message, self.message_field, "")
+        check_customer(owner, name)
+
+    def check_written(self, row: Any, name: str) -> None:
+        """After a create or update wrote the row: no change may hand it to another customer."""
+        check_customer(self.customer_of(row), name)
+
+
 class Unowned:
     """Rows that belong to no customer; `readable` says whether a scoped caller may read them."""
 
-    readable: bool
-    what: str
+    def __init__(self, readable: bool, what: str):
+        self.readable = readable
+        self.what = what
+
+    def restrict(self, query: Any, row_type: type) -> Any:
+        self.check_read()
+        return query
+
+    def check_found(self, row: Any | None, name: str, for_update: bool) -> None:
+        """`for_update` declares the intent to change the row."""
+        if for_update:
+            self.check_write()
+        else:
+            self.check_read()
+
+    def check_new(self, key: str, name: str, message: Any) -> None:
+        self.check_write()
+
+    def check_written(self, row: Any, name: str) -> None:
+        self.check_write()
 
     def check_read(self) -> None:
-        if not self.readable:
-            deny_scoped(self.what)
-        else:
+        if self.readable:
             scoped_customer()  # a malformed scope reads nothing, not even shared data
+        else:
+            deny_scoped(self.what)
 
     def check_write(self) -> None:
         deny_scoped(f"changes to {self.what}")
