@@ -44,7 +44,6 @@ class Collection(Generic[RowT, MessageT]):
         return NamedRows(session, self.row_type, self.pattern, self.scope)
 
 
-
 class StandardMethods:
     def __init__(self, runtime: Runtime, idempotency_model: type, audit_model: type):
         self.database = runtime.database
