@@ -301,53 +301,137 @@ def test_a_malformed_scope_denies_everything(suite, world):
     assert _code(lambda: stub.ListDeviceModels(fpb.ListDeviceModelsRequest())) == grpc.StatusCode.PERMISSION_DENIED
 
 
-# Mutations of another customer's resource, of shared reference data or of internal records.
+# Every mutating RPC, aimed at another customer's resource, at shared reference data or at the
+# provider's internal records. Technician verbs are called by the world's technician, to whom the
+# other customer's order *is* dispatched: the customer scope alone must refuse them.
+TECHNICIAN_VERBS = {"AcceptWorkOrder", "StartTravel", "ArriveOnSite", "PutOnHold", "CompleteWorkOrder", "AddWorkNote"}
+NEVER = date_pb2.Date(year=2026, month=4, day=1)
+
+
+def _their_order_verb(w: World) -> mpb.WorkOrderVerbRequest:
+    return mpb.WorkOrderVerbRequest(name=w.theirs.work_order, reason="probe")
+
+
 MUTATIONS: dict[str, dict[str, Request]] = {
     "fleet": {
+        "CreateCustomer": lambda w: fpb.CreateCustomerRequest(customer_id="intruder", customer=fres.Customer(
+            legal_name="x", currency_code="JPY")),
         "UpdateCustomer": lambda w: fpb.UpdateCustomerRequest(customer=fres.Customer(name=w.theirs.customer,
                                                                                      legal_name="Mine now")),
         "CreateSite": lambda w: fpb.CreateSiteRequest(parent=w.theirs.customer, site_id="intruder",
                                                       site=fres.Site(display_name="x", time_zone="Asia/Tokyo")),
+        "UpdateSite": lambda w: fpb.UpdateSiteRequest(site=fres.Site(name=w.theirs.site, display_name="x")),
+        "CreateLocation": lambda w: fpb.CreateLocationRequest(parent=w.theirs.site, location_id="intruder",
+                                                              location=fres.Location(building="x")),
+        "UpdateLocation": lambda w: fpb.UpdateLocationRequest(location=fres.Location(name=w.theirs.location)),
+        "CreateDeviceModel": lambda w: fpb.CreateDeviceModelRequest(device_model_id="intruder-model",
+                                                                    device_model=fres.DeviceModel()),
+        "UpdateDeviceModel": lambda w: fpb.UpdateDeviceModelRequest(device_model=fres.DeviceModel(
+            name=w.device_model, display_name="x"), update_mask={"paths": ["display_name"]}),
         "CreateAsset": lambda w: fpb.CreateAssetRequest(asset_id="intruder-asset", asset=fres.Asset(
             serial_number="SN-X", device_model=w.device_model, customer=w.theirs.customer)),
         "UpdateAsset": lambda w: fpb.UpdateAssetRequest(asset=fres.Asset(name=w.theirs.asset, owner_party="me")),
+        "InstallAsset": lambda w: fpb.InstallAssetRequest(name=w.theirs.asset, site=w.theirs.site, install_date=NEVER),
+        "ActivateAsset": lambda w: fpb.AssetTransitionRequest(name=w.theirs.asset),
         "SuspendAsset": lambda w: fpb.AssetTransitionRequest(name=w.theirs.asset),
+        "RetireAsset": lambda w: fpb.AssetTransitionRequest(name=w.theirs.asset),
         "MoveAsset": lambda w: fpb.MoveAssetRequest(name=w.theirs.asset, site=w.theirs.site),
         "RecordMeterReadings": lambda w: meters_pb2.RecordMeterReadingsRequest(readings=[meters_pb2.MeterReading(
             asset=w.theirs.asset, register="mono_impressions", value="5000", read_time=stamp(at(25)))]),
-        "CreateDeviceModel": lambda w: fpb.CreateDeviceModelRequest(device_model_id="intruder-model",
-                                                                    device_model=fres.DeviceModel()),
+        "RecordMeterReset": lambda w: meters_pb2.RecordMeterResetRequest(reset=meters_pb2.MeterReset(
+            asset=w.theirs.asset, register="mono_impressions", reset_time=stamp(at(26)), value_before="5000",
+            value_after="0")),
         "ImportFleet": lambda w: fpb.ImportFleetRequest(),
+        "OptimizePlacement": lambda w: placement_pb2.OptimizePlacementRequest(customer=w.theirs.customer),
+        "ApplyPlacementPlan": lambda w: placement_pb2.ApplyPlacementPlanRequest(name=w.theirs.placement_plan),
+        "PlanReplacements": lambda w: replacement_pb2.PlanReplacementsRequest(customer=w.theirs.customer),
     },
     "maintenance": {
+        "IngestDiagnostics": lambda w: diagnostics_pb2.IngestDiagnosticsRequest(),
+        "StreamDiagnostics": lambda w: iter([diagnostics_pb2.IngestDiagnosticsRequest()]),
+        "AcknowledgeAlarm": lambda w: mpb.AcknowledgeAlarmRequest(name=w.theirs.alarm),
+        "ExpireQuietAlarms": lambda w: mpb.ExpireQuietAlarmsRequest(),
         "CreateWorkOrder": lambda w: mpb.CreateWorkOrderRequest(work_order=mres.WorkOrder(asset=w.theirs.asset,
                                                                                           reason="probe")),
-        "CancelWorkOrder": lambda w: mpb.WorkOrderVerbRequest(name=w.theirs.work_order, reason="probe"),
-        "AcknowledgeAlarm": lambda w: mpb.AcknowledgeAlarmRequest(name=w.theirs.alarm),
+        "ScheduleWorkOrder": lambda w: mpb.ScheduleWorkOrderRequest(name=w.theirs.work_order, start_time=stamp(at(27)),
+                                                                    end_time=stamp(at(28))),
+        "DispatchWorkOrder": lambda w: mpb.DispatchWorkOrderRequest(name=w.theirs.work_order, technician=w.technician),
+        "ResumeWorkOrder": _their_order_verb,
+        "CancelWorkOrder": _their_order_verb,
+        "AcceptWorkOrder": _their_order_verb,
+        "StartTravel": _their_order_verb,
+        "ArriveOnSite": _their_order_verb,
+        "PutOnHold": _their_order_verb,
+        "CompleteWorkOrder": lambda w: mpb.CompleteWorkOrderRequest(name=w.theirs.work_order, completion=mres.Completion(
+            resolution_code="fixed")),
+        "AddWorkNote": lambda w: mpb.AddWorkNoteRequest(name=w.theirs.work_order, text="probe"),
         "CreateTechnician": lambda w: mpb.CreateTechnicianRequest(technician_id="intruder",
                                                                   technician=mres.Technician(display_name="x")),
-        "IngestDiagnostics": lambda w: diagnostics_pb2.IngestDiagnosticsRequest(),
-        "ExpireQuietAlarms": lambda w: mpb.ExpireQuietAlarmsRequest(),
+        "UpdateTechnician": lambda w: mpb.UpdateTechnicianRequest(technician=mres.Technician(name=w.technician)),
+        "CreateSlaPolicy": lambda w: mpb.CreateSlaPolicyRequest(sla_policy_id="intruder", sla_policy=mres.SlaPolicy()),
+        "UpdateSlaPolicy": lambda w: mpb.UpdateSlaPolicyRequest(sla_policy=mres.SlaPolicy(name=w.sla_policy)),
+        "CreatePreventivePlan": lambda w: mpb.CreatePreventivePlanRequest(preventive_plan_id="intruder",
+                                                                          preventive_plan=mres.PreventivePlan()),
+        "UpdatePreventivePlan": lambda w: mpb.UpdatePreventivePlanRequest(preventive_plan=mres.PreventivePlan(
+            name=f"preventivePlans/{NOBODY}")),
+        "PlanDuePreventiveMaintenance": lambda w: mpb.PlanDuePreventiveMaintenanceRequest(),
+        "CreateSchedule": lambda w: scheduling_pb2.CreateScheduleRequest(territory="north", date=NEVER),
+        "ApplySchedule": lambda w: scheduling_pb2.ApplyScheduleRequest(name=f"schedules/{NOBODY}"),
+        "ReplanSchedule": lambda w: scheduling_pb2.ReplanScheduleRequest(name=f"schedules/{NOBODY}",
+                                                                         work_order=w.theirs.work_order),
     },
     "invoicing": {
+        "CreateIssuingEntity": lambda w: ipb.CreateIssuingEntityRequest(issuing_entity_id="intruder",
+                                                                        issuing_entity=ipb.IssuingEntity()),
+        "UpdateIssuingEntity": lambda w: ipb.UpdateIssuingEntityRequest(issuing_entity=ipb.IssuingEntity(
+            name=w.issuing_entity)),
+        "CreatePlan": lambda w: ipb.CreatePlanRequest(plan_id="intruder-plan", plan=plans_pb2.Plan(
+            display_name="x", currency_code="JPY")),
+        "CreatePlanVersion": lambda w: ipb.CreatePlanVersionRequest(parent=w.plan, plan_version=plans_pb2.PlanVersion()),
+        "CreateContract": lambda w: ipb.CreateContractRequest(contract_id="intruder", contract=contracts_pb2.Contract(
+            customer=w.theirs.customer)),
         "UpdateContract": lambda w: ipb.UpdateContractRequest(contract=contracts_pb2.Contract(
             name=w.theirs.contract, purchase_order="PO-X")),
         "CreateBillingRun": lambda w: ipb.CreateBillingRunRequest(billing_run_id="intruder-run", billing_run=(
-            billing_pb2.BillingRun(period_start=date_pb2.Date(year=2026, month=4, day=1)))),
+            billing_pb2.BillingRun(period_start=NEVER))),
         "ExecuteBillingRun": lambda w: ipb.ExecuteBillingRunRequest(name=w.theirs.billing_run),
         "FinalizeInvoice": lambda w: ipb.FinalizeInvoiceRequest(name=w.theirs.invoice),
         "CreateCreditNote": lambda w: ipb.CreateCreditNoteRequest(invoice=w.theirs.invoice, reason="probe"),
-        "CreatePlan": lambda w: ipb.CreatePlanRequest(plan_id="intruder-plan", plan=plans_pb2.Plan(
-            display_name="x", currency_code="JPY")),
     },
 }
 
 
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_every_mutating_rpc_has_a_scoping_case(service):
+    module, name = SERVICES[service]
+    every = {m.name for m in module.DESCRIPTOR.services_by_name[name].methods}
+    assert set(MUTATIONS[service]) == every - read_rpcs(service)
+
+
 @pytest.mark.parametrize(("service", "method"), [(s, m) for s in sorted(MUTATIONS) for m in sorted(MUTATIONS[s])])
 def test_a_scoped_caller_cannot_change_what_is_not_its_customers(suite, world, service, method):
+    identity = {"subject": world.technician.split("/", 1)[1], "roles": "technician"} \
+        if method in TECHNICIAN_VERBS else {"roles": "admin"}
+    call = getattr(_scoped(suite, service, world.mine.customer, **identity), method)
     request = MUTATIONS[service][method](world)
-    call = getattr(_scoped(suite, service, world.mine.customer, roles="admin"), method)
-    assert _code(lambda: call(request)) == grpc.StatusCode.PERMISSION_DENIED
+    if method == "StreamDiagnostics":
+        assert _code(lambda: list(call(request))) == grpc.StatusCode.PERMISSION_DENIED
+    else:
+        assert _code(lambda: call(request)) == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_the_refused_mutations_changed_nothing_of_theirs(suite, world):
+    """Only the administrator who built the world appears in the other customer's audit trails."""
+    trails = {"fleet": [world.theirs.customer, world.theirs.site, world.theirs.asset],
+              "maintenance": [world.theirs.work_order, world.theirs.alarm],
+              "invoicing": [world.theirs.contract, world.theirs.invoice, world.theirs.billing_run]}
+    for service, resources in trails.items():
+        for resource in resources:
+            records = _admin(suite, service).ListAuditRecords(audit_pb2.ListAuditRecordsRequest(
+                resource=resource, page_size=ALL)).audit_records
+            assert {r.actor for r in records} <= {"test-admin"}, resource
+    asset = _admin(suite, "fleet").GetAsset(fpb.GetAssetRequest(name=world.theirs.asset))
+    assert asset.state == fres.ASSET_STATE_ACTIVE and asset.owner_party == ""
 
 
 def test_a_scoped_caller_changes_its_own_but_cannot_hand_it_to_another_customer(suite, world):
