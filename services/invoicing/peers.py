@@ -22,13 +22,13 @@ from fleetops.maintenance.v1 import maintenance_service_pb2_grpc as maintenance_
 from fleetops.maintenance.v1 import resources_pb2 as mres
 
 from services.runtime.clients import Peer
+from services.runtime.config import ServiceConfig
 from services.runtime.errors import FailedPrecondition, Unavailable
 from services.runtime.resources import from_timestamp, to_timestamp
 
 BATCH = 1000
 PARALLEL_CALLS = 4
 CALL_TIMEOUT_SECONDS = 60.0
-CALLER = "invoicing"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +85,8 @@ def _failed(service: str, what: str, error: grpc.RpcError) -> Exception:
 
 
 class FleetUsage:
-    def __init__(self, address: str):
-        self._peer = Peer(address, fleet_grpc.FleetServiceStub, CALLER)
+    def __init__(self, config: ServiceConfig):
+        self._peer = Peer(config, "fleet", fleet_grpc.FleetServiceStub)
 
     def usage(self, windows: dict[UsageWindow, list[str]]) -> dict[tuple[UsageWindow, str], MeasuredUsage]:
         """Usage of each asset (`assets/{asset}`) in each window, keyed by (window, asset)."""
@@ -124,8 +124,8 @@ def _endpoint(endpoint: mpb.UsageEndpoint) -> Endpoint:
 
 
 class MaintenanceRecords:
-    def __init__(self, address: str):
-        self._peer = Peer(address, maintenance_grpc.MaintenanceServiceStub, CALLER)
+    def __init__(self, config: ServiceConfig):
+        self._peer = Peer(config, "maintenance", maintenance_grpc.MaintenanceServiceStub)
 
     def downtime(self, assets: Iterable[str], start: datetime,
                  end: datetime) -> dict[str, list[tuple[datetime, datetime | None]]]:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from services.maintenance.domain.business_hours import OpeningHours
 from services.maintenance.store_ingest import AssetRefRow
 from services.runtime.clients import Peer
+from services.runtime.config import ServiceConfig
 from services.runtime.db import upsert, utc_now
 from services.runtime.errors import Unavailable
 
@@ -66,8 +67,8 @@ def _ref(row: AssetRefRow) -> AssetRef:
 
 
 class AssetDirectory:
-    def __init__(self, fleet_address: str, caller: str = "maintenance", ttl: timedelta = DEFAULT_TTL):
-        self._fleet = Peer(fleet_address, fleet_grpc.FleetServiceStub, caller)
+    def __init__(self, config: ServiceConfig, ttl: timedelta = DEFAULT_TTL):
+        self._fleet = Peer(config, "fleet", fleet_grpc.FleetServiceStub)
         self._ttl = ttl
 
     def resolve(self, session: Session, asset_ids: Iterable[str], *, lock: bool = False) -> dict[str, AssetRef]:

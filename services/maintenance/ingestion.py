@@ -143,8 +143,7 @@ class Ingestion:
         self._to_work_order = Histogram("fleetops_maintenance_event_to_work_order_seconds",
                                         "From receiving an event to its alarm being on a work order (committed).",
                                         registry=registry, buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
-        self._forwarder = MeterForwarder(runtime, Peer(runtime.config.peers["fleet"], fleet_grpc.FleetServiceStub,
-                                                       "maintenance"))
+        self._forwarder = MeterForwarder(runtime, Peer(runtime.config, "fleet", fleet_grpc.FleetServiceStub))
 
     def ingest(self, request: dpb.IngestDiagnosticsRequest) -> dpb.IngestDiagnosticsResponse:
         started = time.perf_counter()

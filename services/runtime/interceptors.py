@@ -1,7 +1,7 @@
 """The edge of every service: identity, deadline, metrics and error mapping around each handler.
 
 One interceptor wraps all four RPC shapes so that the order of concerns is the same everywhere:
-authenticate, run the handler, map whatever it raised onto a status, count the outcome.
+authenticate, authorize (`policy.py`), run the handler, map whatever it raised onto a status, count the outcome.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 
 import grpc
 
-from services.runtime import auth, deadlines
+from services.runtime import auth, deadlines, policy
 from services.runtime.errors import DomainError, internal_status, to_grpc_status
 from services.runtime.metrics import GrpcServerMetrics
 
@@ -125,6 +125,7 @@ class _Edge:
         identity = auth.ANONYMOUS
         if self._needs_identity:
             identity = self._interceptor._authenticator.authenticate(dict(context.invocation_metadata()))
+            policy.authorize(identity, self._labels[0], self._labels[1])
         return auth.bind_identity(identity), deadlines.bind_deadline(context.time_remaining())
 
     @staticmethod

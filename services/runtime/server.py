@@ -20,12 +20,13 @@ from prometheus_client import Gauge
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from services.runtime.auth import DevelopmentHeaderAuthenticator, RefuseAllAuthenticator
-from services.runtime.config import ServiceConfig, load_config
+from services.runtime.auth import authenticator_for
+from services.runtime.config import ServerTls, ServiceConfig, load_config
 from services.runtime.db import Database
 from services.runtime.interceptors import EdgeInterceptor
 from services.runtime.metrics import GrpcServerMetrics, MetricsEndpoint
 from services.runtime.pagination import PageTokens
+from services.runtime.policy import methods_without_policy
 from services.runtime.workers import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,11 @@ def define_service(name: str, service_descriptor, add_servicer: Callable, servic
 
 class RunningService:
     def __init__(self, definition: ServiceDefinition, config: ServiceConfig):
+        # Refused before anything starts: a method nobody is allowed to call, or keys that cannot verify.
+        unguarded = methods_without_policy(definition.grpc_services)
+        if unguarded:
+            raise RuntimeError(f"no access policy for {', '.join(unguarded)}: add them to services/runtime/policy.py")
+        authenticator = authenticator_for(config)
         self.definition = definition
         self.config = config
         self.database = Database(config.database_url)
@@ -74,7 +80,6 @@ class RunningService:
         # Before the gRPC server exists: no gRPC thread may be running when workers start.
         self.workers = (WorkerPool(config.solver_workers or definition.solver_workers, definition.name, metrics.registry)
                         if definition.solver_workers else None)
-        authenticator = DevelopmentHeaderAuthenticator() if config.development_auth else RefuseAllAuthenticator()
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix=f"{definition.name}-rpc"),
             interceptors=[EdgeInterceptor(definition.name, metrics, authenticator)],
@@ -90,7 +95,7 @@ class RunningService:
         reflection.enable_server_reflection(
             (*definition.grpc_services, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
              reflection.SERVICE_NAME), self.server)
-        self.port = self.server.add_insecure_port(f"{config.grpc_host}:{config.grpc_port}")
+        self.port = _add_port(self.server, f"{config.grpc_host}:{config.grpc_port}", config.server_tls)
         self.server.start()
         Gauge(f"fleetops_{definition.name}_db_pool_in_use", "Database connections checked out of the pool.",
               registry=metrics.registry).set_function(self.database.pool_in_use)
@@ -114,6 +119,15 @@ class RunningService:
         if self.workers:
             self.workers.shutdown()
         self.database.dispose()
+
+
+def _add_port(server: grpc.Server, address: str, tls: ServerTls | None) -> int:
+    if tls is None:
+        return server.add_insecure_port(address)
+    credentials = grpc.ssl_server_credentials([(tls.private_key, tls.certificate_chain)],
+                                              root_certificates=tls.client_ca,
+                                              require_client_auth=tls.client_ca is not None)
+    return server.add_secure_port(address, credentials)
 
 
 def run_until_signalled(definition: ServiceDefinition) -> None:

@@ -115,7 +115,8 @@ class OrdersWorld:
 
 
 def orders_world(maintenance, fleet) -> OrdersWorld:
-    config = load_config("maintenance", database_url=maintenance.database_url, development_auth=True)
+    config = load_config("maintenance", database_url=maintenance.database_url, development_auth=True,
+                         peers={"fleet": fleet.address})
     database = Database(maintenance.database_url)
     runtime = Runtime(config, database, PageTokens(b"test"), GrpcServerMetrics.create())
-    return OrdersWorld(maintenance, fleet, database, OrderDesk(runtime), AssetDirectory(fleet.address))
+    return OrdersWorld(maintenance, fleet, database, OrderDesk(runtime), AssetDirectory(config))

@@ -25,5 +25,5 @@ class InvoicingApi(IssuerMethods, PlanMethods, ContractMethods, BillingRunMethod
         self._tokens = runtime.page_tokens
         self._metrics = InvoicingMetrics.create(runtime.metrics.registry, runtime.database)
         # Peers are reached lazily: a channel connects on the first call, so the service starts alone.
-        self._fleet = FleetUsage(runtime.config.peers["fleet"])
-        self._maintenance = MaintenanceRecords(runtime.config.peers["maintenance"])
+        self._fleet = FleetUsage(runtime.config)
+        self._maintenance = MaintenanceRecords(runtime.config)

@@ -25,7 +25,7 @@ class MaintenanceApi(TechnicianMethods, DiagnosticsMethods, AlarmMethods, WorkOr
         self._standard = StandardMethods(runtime, IdempotencyRecord, AuditRecord)
         self._db = runtime.database
         self._tokens = runtime.page_tokens
-        self._assets = AssetDirectory(runtime.config.peers["fleet"])
+        self._assets = AssetDirectory(runtime.config)
         self._orders = OrderDesk(runtime)
         self._ingestion = Ingestion(runtime, self._assets, self._orders)
         self._solves = SolveJobs(runtime.database, runtime.workers) if runtime.workers else None
