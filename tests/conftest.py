@@ -145,8 +145,8 @@ class ServiceUnderTest:
 
 
 def start_service(definition: ServiceDefinition, database_url: str, **overrides) -> ServiceUnderTest:
-    config = load_config(definition.name, grpc_port=0, metrics_port=0, database_url=database_url,
-                         development_auth=True, **overrides)
+    config = load_config(definition.name, **{"grpc_port": 0, "metrics_port": 0, "database_url": database_url,
+                                             "development_auth": True, **overrides})
     service = RunningService(definition, config)
     raw = grpc.insecure_channel(f"localhost:{service.port}")
     channel = grpc.intercept_channel(raw, _DefaultMetadata(DEVELOPER_METADATA))

@@ -1,4 +1,4 @@
-"""Channels, identity headers, deadlines and the shell-friendly rendering of gRPC errors."""
+"""Channels (plaintext or TLS), credentials (a bearer token or development headers), deadlines and the shell-friendly rendering of gRPC errors."""
 
 from __future__ import annotations
 
@@ -15,6 +15,10 @@ from fleetops.fleet.v1 import fleet_service_pb2_grpc
 from fleetops.invoicing.v1 import invoicing_service_pb2_grpc
 from fleetops.maintenance.v1 import maintenance_service_pb2_grpc
 
+from services.runtime.auth import ROLES_HEADER, SUBJECT_HEADER
+from services.runtime.clients import bearer_metadata, open_channel
+from services.runtime.config import ClientTls
+
 DEFAULT_ADDRESSES = {"fleet": "localhost:50051", "maintenance": "localhost:50052", "invoicing": "localhost:50053"}
 DEFAULT_TIMEOUT_SECONDS = 30.0
 _MAX_MESSAGE_BYTES = 64 << 20
@@ -26,21 +30,26 @@ def default_address(service: str) -> str:
 
 @dataclass
 class Clients:
-    """Lazily opened stubs to the three services, all called with the same identity and deadline."""
+    """Lazily opened stubs to the three services, all called with the same identity and deadline.
+
+    With a `token` the calls carry it as a bearer token; without, the development headers
+    `subject` and `roles`, which only services in development mode accept."""
 
     addresses: dict[str, str]
     subject: str
     roles: str
     timeout: float
+    token: str | None = None
+    tls: ClientTls | None = None
 
     def __post_init__(self) -> None:
         self._channels: dict[str, grpc.Channel] = {}
 
     def _channel(self, service: str) -> grpc.Channel:
         if service not in self._channels:
-            self._channels[service] = grpc.insecure_channel(
-                self.addresses[service], options=[("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
-                                                  ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES)])
+            self._channels[service] = open_channel(
+                self.addresses[service], self.tls, [("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
+                                                    ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES)])
         return self._channels[service]
 
     @property
@@ -57,7 +66,9 @@ class Clients:
 
     @property
     def metadata(self) -> tuple[tuple[str, str], ...]:
-        return (("x-fleetops-subject", self.subject), ("x-fleetops-roles", self.roles))
+        if self.token:
+            return bearer_metadata(self.token)
+        return ((SUBJECT_HEADER, self.subject), (ROLES_HEADER, self.roles))
 
     def call(self, method: Any, request: Any, timeout: float | None = None) -> Any:
         """Calls a bound stub method with the identity headers and a deadline (never without one)."""

@@ -9,11 +9,13 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import grpc
 
 from services.cli import commands
 from services.cli.connection import DEFAULT_TIMEOUT_SECONDS, Clients, default_address, print_rpc_error
+from services.runtime.config import ClientTls
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -26,10 +28,20 @@ def build_parser() -> argparse.ArgumentParser:
     for service in ("fleet", "maintenance", "invoicing"):
         parser.add_argument(f"--{service}", metavar="ADDRESS", default=default_address(service),
                             help=f"{service} service address (default %(default)s)")
+    parser.add_argument("--token", default=os.environ.get("FLEETOPS_TOKEN"),
+                        help="bearer token (default: FLEETOPS_TOKEN); without one, --subject and --roles are sent "
+                             "as development headers")
     parser.add_argument("--subject", default=os.environ.get("FLEETOPS_SUBJECT", "cli"),
                         help="caller identity sent as x-fleetops-subject (default %(default)s)")
     parser.add_argument("--roles", default=os.environ.get("FLEETOPS_ROLES", "admin"),
                         help="comma-separated roles sent as x-fleetops-roles (default %(default)s)")
+    parser.add_argument("--tls-ca", metavar="FILE", default=os.environ.get("FLEETOPS_TLS_CA_FILE"),
+                        help="connect with TLS, trusting the servers' certificates signed by this CA "
+                             "(default: FLEETOPS_TLS_CA_FILE; none: plaintext)")
+    parser.add_argument("--tls-cert", metavar="FILE", default=os.environ.get("FLEETOPS_TLS_CLIENT_CERT_FILE"),
+                        help="client certificate for servers that require mutual TLS (FLEETOPS_TLS_CLIENT_CERT_FILE)")
+    parser.add_argument("--tls-key", metavar="FILE", default=os.environ.get("FLEETOPS_TLS_CLIENT_KEY_FILE"),
+                        help="its private key (FLEETOPS_TLS_CLIENT_KEY_FILE)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS, metavar="SECONDS",
                         help="deadline of each call (default %(default)s; long calls get more)")
     parser.add_argument("--json", action="store_true", help="print the responses as proto JSON")
@@ -89,10 +101,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def client_tls(parser: argparse.ArgumentParser, args: argparse.Namespace) -> ClientTls | None:
+    """The TLS files named on the command line, read; a missing or unreadable one is a usage error."""
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
+    if args.tls_ca is None:
+        if args.tls_cert:
+            parser.error("--tls-cert needs --tls-ca")
+        return None
+    try:
+        contents = [Path(path).read_bytes() if path else None for path in (args.tls_ca, args.tls_cert, args.tls_key)]
+    except OSError as error:
+        parser.error(f"cannot read {error.filename}: {error.strerror}")
+    return ClientTls(*contents)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)  # exits 2 on a usage error, 0 for --help
+    parser = build_parser()
+    args = parser.parse_args(argv)  # exits 2 on a usage error, 0 for --help
     clients = Clients({"fleet": args.fleet, "maintenance": args.maintenance, "invoicing": args.invoicing},
-                      args.subject, args.roles, args.timeout)
+                      args.subject, args.roles, args.timeout, token=args.token, tls=client_tls(parser, args))
     try:
         return args.handler(clients, args)
     except grpc.RpcError as error:
