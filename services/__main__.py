@@ -43,9 +43,9 @@ def usage(configs) -> str:
         "",
         "Try it with grpcurl (server reflection is on):",
         f"  grpcurl -plaintext localhost:{fleet} list",
-        f"  grpcurl -plaintext -H 'x-fleetops-subject: dev' -d '{{\"customer_id\": \"acme\", \"customer\": "
+        f"  grpcurl -plaintext -H 'x-fleetops-subject: dev' -H 'x-fleetops-roles: admin' -d '{{\"customer_id\": \"acme\", \"customer\": "
         f"{{\"legal_name\": \"Acme KK\", \"currency_code\": \"JPY\"}}}}' localhost:{fleet} fleetops.fleet.v1.FleetService/CreateCustomer",
-        f"  grpcurl -plaintext -H 'x-fleetops-subject: dev' localhost:{fleet} fleetops.fleet.v1.FleetService/ListCustomers",
+        f"  grpcurl -plaintext -H 'x-fleetops-subject: dev' -H 'x-fleetops-roles: viewer' localhost:{fleet} fleetops.fleet.v1.FleetService/ListCustomers",
         "",
         "Press Ctrl-C to stop.",
     ]

@@ -87,3 +87,11 @@ def test_grafana_provisions_the_prometheus_source_and_the_fleetops_dashboard(com
     assert datasource["type"] == "prometheus" and datasource["url"] == "http://prometheus:9090"
     [provider] = load_yaml(DEPLOY / "compose/grafana/dashboards.yaml")["providers"]
     assert provider["options"]["path"] == "/var/lib/grafana/dashboards"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_developer_stack_accepts_tokens_and_identity_headers(monkeypatch, compose, service):
+    from services.runtime.auth import BearerThenHeaderAuthenticator, authenticator_for
+    for name, value in compose[service]["environment"].items():
+        monkeypatch.setenv(name, value.split(":-", 1)[-1].rstrip("}") if value.startswith("${") else value)
+    assert isinstance(authenticator_for(load_config(service)), BearerThenHeaderAuthenticator)

@@ -90,7 +90,7 @@ def test_settings_come_from_the_config_map_and_secrets_from_the_secret(manifests
     container = _container(manifests, service)
     assert {"configMapRef": {"name": "fleetops-config"}} in container["envFrom"]
     secret_refs = {item["name"]: item["valueFrom"]["secretKeyRef"] for item in container["env"] if "valueFrom" in item}
-    for name in (f"{service.upper()}_DATABASE_URL", "FLEETOPS_PAGE_TOKEN_SECRET"):
+    for name in (f"{service.upper()}_DATABASE_URL", "FLEETOPS_PAGE_TOKEN_SECRET", "FLEETOPS_JWT_HS256_SECRET"):
         assert secret_refs[name] == {"name": "fleetops-secrets", "key": name}
     template = load_yaml(K8S / "secret.example.yaml")
     assert {ref["key"] for ref in secret_refs.values()} <= template["stringData"].keys()
@@ -132,3 +132,13 @@ def test_every_container_declares_requests_and_limits(manifests, service):
     resources = _container(manifests, service)["resources"]
     assert {"cpu", "memory"} <= resources["requests"].keys()
     assert {"cpu", "memory"} <= resources["limits"].keys()
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_pod_verifies_bearer_tokens_and_ignores_identity_headers(monkeypatch, config, service):
+    from services.runtime.auth import BearerTokenAuthenticator, authenticator_for
+    secrets = load_yaml(K8S / "secret.example.yaml")["stringData"]
+    for name, value in {**config, **secrets}.items():
+        monkeypatch.setenv(name, value)
+    authenticator = authenticator_for(load_config(service))
+    assert isinstance(authenticator, BearerTokenAuthenticator)
