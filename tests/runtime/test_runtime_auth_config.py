@@ -5,8 +5,13 @@ from __future__ import annotations
 import jwt
 import pytest
 
-from services.runtime.auth import (BearerThenHeaderAuthenticator, BearerTokenAuthenticator,
-                                   DevelopmentHeaderAuthenticator, RefuseAllAuthenticator, authenticator_for)
+from services.runtime.auth import (
+    BearerThenHeaderAuthenticator,
+    BearerTokenAuthenticator,
+    DevelopmentHeaderAuthenticator,
+    RefuseAllAuthenticator,
+    authenticator_for,
+)
 from services.runtime.clients import PeerCredentials
 from services.runtime.config import load_config
 from services.runtime.errors import InvalidArgument, Unauthenticated
@@ -88,7 +93,7 @@ def test_peers_get_a_short_lived_service_token_minted_with_the_secret(env):
     claims = jwt.decode(value.removeprefix("Bearer "), SECRET, algorithms=["HS256"], audience="fleetops")
     assert claims["sub"] == "maintenance" and claims["roles"] == ["service"]
     assert 0 < claims["exp"] - claims["iat"] <= 300
-    assert BearerTokenAuthenticator(config.jwt).authenticate(dict([(header, value)])).roles == {"service"}
+    assert BearerTokenAuthenticator(config.jwt).authenticate({header: value}).roles == {"service"}
 
 
 def test_a_configured_service_token_is_sent_as_it_is(env):

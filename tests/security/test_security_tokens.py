@@ -21,8 +21,7 @@ from services.runtime.config import JwtSettings
 from services.runtime.errors import Unauthenticated
 from services.runtime.tokens import main as mint_main
 from tests.conftest import stop_service
-from tests.security.security_helpers import (AUDIENCE, HS256_SECRET, ISSUER, TokenKeys, public_pem, rsa_key,
-                                             start_secured)
+from tests.security.security_helpers import AUDIENCE, HS256_SECRET, ISSUER, TokenKeys, public_pem, rsa_key, start_secured
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +111,7 @@ def test_bad_signatures_are_refused(fleet_with_tokens):
     forged_rs = jwt.encode(claims(), rsa_key(), algorithm="RS256")
     for token in (forged_hs, forged_rs):
         assert "signature" in refused(fleet_with_tokens, token)
-    header, payload, signature = jwt.encode(claims(), HS256_SECRET, algorithm="HS256").split(".")
+    header, _payload, signature = jwt.encode(claims(), HS256_SECRET, algorithm="HS256").split(".")
     tampered = _segment(claims(roles=["admin"]))
     assert "signature" in refused(fleet_with_tokens, f"{header}.{tampered}.{signature}")
 
