@@ -106,9 +106,9 @@ class BearerTokenAuthenticator:
     def verify(self, token: str) -> dict:
         try:
             algorithm = jwt.get_unverified_header(token).get("alg")
-        except jwt.InvalidTokenError:
+        except jwt.PyJWTError:
             raise Unauthenticated("the bearer token is not a well-formed JWT") from None
-        keys = self._keys.get(algorithm)
+        keys = self._keys.get(algorithm) if isinstance(algorithm, str) else None
         if not keys:
             raise Unauthenticated(f"bearer tokens signed with {algorithm!r} are not accepted; "
                                   f"accepted: {', '.join(sorted(self._keys))}")
@@ -119,12 +119,12 @@ class BearerTokenAuthenticator:
                                   options={"require": ["exp", "iss", "aud", "sub"]})
             except jwt.InvalidSignatureError:
                 continue  # another configured key of this algorithm may have signed it (rotation)
-            except jwt.InvalidTokenError as error:
+            except jwt.PyJWTError as error:
                 raise Unauthenticated(_explain(error)) from None
         raise Unauthenticated("the bearer token's signature does not match any configured key")
 
 
-def _explain(error: jwt.InvalidTokenError) -> str:
+def _explain(error: jwt.PyJWTError) -> str:
     if isinstance(error, jwt.ExpiredSignatureError):
         return "the bearer token has expired"
     if isinstance(error, jwt.ImmatureSignatureError):
@@ -149,6 +149,8 @@ def bearer_token(metadata: dict[str, str]) -> str:
 
 
 def identity_from_claims(claims: dict) -> Identity:
+    if not claims["sub"].strip():
+        raise Unauthenticated("the bearer token's 'sub' claim is empty")
     roles = claims.get(ROLES_CLAIM, [])
     if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
         raise Unauthenticated(f"the bearer token's {ROLES_CLAIM!r} claim must be a list of role names")

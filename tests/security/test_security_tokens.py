@@ -15,6 +15,8 @@ import pytest
 from fleetops.fleet.v1 import fleet_service_pb2 as pb
 from fleetops.fleet.v1 import fleet_service_pb2_grpc as pb_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.runtime.auth import BearerTokenAuthenticator, Identity
 from services.runtime.config import JwtSettings
@@ -106,6 +108,12 @@ def test_token_without_expiry_is_refused(fleet_with_tokens):
     assert "'exp'" in refused(fleet_with_tokens, token)
 
 
+def test_token_without_a_subject_is_refused(fleet_with_tokens):
+    for subject in (None, " "):
+        token = jwt.encode(claims(sub=subject), HS256_SECRET, algorithm="HS256")
+        assert "'sub'" in refused(fleet_with_tokens, token)
+
+
 def test_bad_signatures_are_refused(fleet_with_tokens):
     forged_hs = jwt.encode(claims(), b"another-secret-that-is-32-bytes-long!!", algorithm="HS256")
     forged_rs = jwt.encode(claims(), rsa_key(), algorithm="RS256")
@@ -175,3 +183,21 @@ def test_minted_developer_token_is_accepted(fleet_with_tokens, monkeypatch, caps
     assert list_customers(fleet_with_tokens, token) is not None
     decoded = jwt.decode(token, HS256_SECRET, algorithms=["HS256"], audience=AUDIENCE)
     assert decoded["sub"] == "dev" and decoded["roles"] == ["viewer"] and decoded["exp"] <= time.time() + 61
+
+
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+                           max_leaves=6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(header=st.dictionaries(st.sampled_from(["alg", "typ", "kid", "crit", "x"]), JSON_VALUES, max_size=4),
+       payload=st.dictionaries(st.sampled_from(["iss", "aud", "sub", "exp", "nbf", "roles", "customer"]), JSON_VALUES,
+                               max_size=7),
+       signature=st.binary(max_size=64), garbage=st.text(max_size=40))
+def test_any_malformed_token_is_unauthenticated_never_a_crash(header, payload, signature, garbage):
+    verifier = BearerTokenAuthenticator(JwtSettings(issuer=ISSUER, audience=AUDIENCE, hs256_secret=HS256_SECRET))
+    crafted = ".".join([_segment(header), _segment(payload), base64.urlsafe_b64encode(signature).decode().rstrip("=")])
+    for token in (crafted, garbage, f"{crafted}{garbage}"):
+        with pytest.raises(Unauthenticated):
+            verifier.authenticate({"authorization": f"Bearer {token}"})
