@@ -5,6 +5,7 @@ address the peer's name resolves to (round robin: a headless Kubernetes Service 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from services.runtime.policy import SERVICE
 from services.runtime.tokens import mint
 
 StubT = TypeVar("StubT")
+log = logging.getLogger(__name__)
 
 _RETRY_UNAVAILABLE = json.dumps({"loadBalancingConfig": [{"round_robin": {}}], "methodConfig": [{
     "name": [{}],
@@ -96,6 +98,10 @@ class Peer:
         except grpc.RpcError as error:
             if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 raise Unavailable(f"the service at {self.address} did not answer; retry later") from error
+            if error.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+                log.error("the service at %s refused this service's credentials (%s: %s); check the FLEETOPS_JWT_* "
+                          "settings, FLEETOPS_SERVICE_TOKEN and the policy's service role",
+                          self.address, error.code().name, error.details())
             raise
 
     def close(self) -> None:
