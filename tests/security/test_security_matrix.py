@@ -24,10 +24,7 @@ from grpc_status import rpc_status
 
 from services.runtime import policy
 from services.runtime.clients import bearer_metadata
-from tests.conftest import stop_service
-from tests.security.security_helpers import TokenKeys, start_secured
-
-pytestmark = pytest.mark.xdist_group("security-matrix")
+from tests.security.security_helpers import start_secured
 
 SERVICES = {
     "fleet": fleet_service_pb2.DESCRIPTOR.services_by_name["FleetService"],
@@ -69,26 +66,6 @@ def allowed(role: str, service: str, method: str) -> bool:
     if role == "billing":
         return service == "invoicing" or (service == "fleet" and reads)
     raise AssertionError(f"no expectation for role {role}")
-
-
-@pytest.fixture(scope="module")
-def keys() -> TokenKeys:
-    return TokenKeys.generate()
-
-
-@pytest.fixture(scope="module")
-def secured_suite(keys, tmp_path_factory):
-    from services.fleet.main import DEFINITION as FLEET
-    from services.invoicing.main import DEFINITION as INVOICING
-    from services.maintenance.main import DEFINITION as MAINTENANCE
-    folder = tmp_path_factory.mktemp("matrix")
-    fleet = start_secured(FLEET, folder, keys)
-    maintenance = start_secured(MAINTENANCE, folder, keys, peers={"fleet": fleet.address, "invoicing": "localhost:1"})
-    invoicing = start_secured(INVOICING, folder, keys, peers={"fleet": fleet.address, "maintenance": maintenance.address})
-    handles = {"fleet": fleet, "maintenance": maintenance, "invoicing": invoicing}
-    yield handles
-    for handle in handles.values():
-        stop_service(handle)
 
 
 def call(channel: grpc.Channel, service, method, metadata: tuple) -> grpc.StatusCode:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import grpc
 import pytest
@@ -18,19 +19,14 @@ from services.runtime.clients import open_channel
 from services.runtime.config import ClientTls
 from tests.conftest import stop_service
 from tests.fleet.fleet_factory import Fleet
-from tests.security.security_helpers import Pki, TokenKeys, start_secured, with_token
+from tests.security.security_helpers import Pki, start_secured, with_token
 
-REPOSITORY_ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
+REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def pki() -> Pki:
     return Pki.generate()
-
-
-@pytest.fixture(scope="module")
-def keys() -> TokenKeys:
-    return TokenKeys.generate()
 
 
 @pytest.fixture(scope="module")

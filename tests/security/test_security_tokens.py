@@ -22,21 +22,12 @@ from services.runtime.auth import BearerTokenAuthenticator, Identity
 from services.runtime.config import JwtSettings
 from services.runtime.errors import Unauthenticated
 from services.runtime.tokens import main as mint_main
-from tests.conftest import stop_service
-from tests.security.security_helpers import AUDIENCE, HS256_SECRET, ISSUER, TokenKeys, public_pem, rsa_key, start_secured
+from tests.security.security_helpers import AUDIENCE, HS256_SECRET, ISSUER, public_pem, rsa_key
 
 
-@pytest.fixture(scope="module")
-def keys() -> TokenKeys:
-    return TokenKeys.generate()
-
-
-@pytest.fixture(scope="module")
-def fleet_with_tokens(keys, tmp_path_factory):
-    from services.fleet.main import DEFINITION
-    handle = start_secured(DEFINITION, tmp_path_factory.mktemp("tokens"), keys)
-    yield handle
-    stop_service(handle)
+@pytest.fixture
+def fleet_with_tokens(secured_suite):
+    return secured_suite["fleet"]
 
 
 def claims(**changes) -> dict:
