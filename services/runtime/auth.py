@@ -110,7 +110,7 @@ class BearerTokenAuthenticator:
             raise Unauthenticated("the bearer token is not a well-formed JWT") from None
         keys = self._keys.get(algorithm) if isinstance(algorithm, str) else None
         if not keys:
-            raise Unauthenticated(f"bearer tokens signed with {algorithm!r} are not accepted; "
+            raise Unauthenticated(f"bearer tokens signed with {repr(algorithm)[:40]} are not accepted; "
                                   f"accepted: {', '.join(sorted(self._keys))}")
         for key in keys:
             try:
