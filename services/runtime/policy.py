@@ -91,6 +91,7 @@ POLICY: dict[str, dict[str, frozenset[str]]] = {
         "PlanReplacements": ADMIN_ONLY,
         "GetReplacementPlan": FLEET_READ,
         "ListReplacementPlans": FLEET_READ,
+        "ListAuditRecords": FLEET_READ,
     },
     MAINTENANCE_SERVICE: {
         "IngestDiagnostics": DIAGNOSTICS_INGESTION,
@@ -133,6 +134,7 @@ POLICY: dict[str, dict[str, frozenset[str]]] = {
         "ListSchedules": MAINTENANCE_READ,
         "ApplySchedule": DISPATCH,
         "ReplanSchedule": DISPATCH,
+        "ListAuditRecords": MAINTENANCE_READ,
     },
     INVOICING_SERVICE: {
         "GetIssuingEntity": INVOICING_READ,
@@ -152,7 +154,7 @@ POLICY: dict[str, dict[str, frozenset[str]]] = {
         "CreateBillingRun": BILLING_WORK,
         "GetBillingRun": INVOICING_READ,
         "ListBillingRuns": INVOICING_READ,
-        "PreviewBillingRun": BILLING_WORK,  # reads only, but asks fleet and maintenance for a whole period
+        "PreviewBillingRun": INVOICING_READ,  # reads only: a portal previews its customer's next invoice
         "ExecuteBillingRun": BILLING_WORK,
         "GetInvoice": INVOICING_READ,
         "ListInvoices": INVOICING_READ,

@@ -114,7 +114,7 @@ def test_meter_readings_are_audited_once_per_asset_and_batch(fleet, alice):
 
 
 def test_the_trail_is_not_for_customer_scoped_callers_and_checks_its_filter(fleet, alice):
-    metadata = (("x-fleetops-subject", "portal"), ("x-fleetops-customer", "customers/acme"))
+    metadata = (("x-fleetops-subject", "portal"), ("x-fleetops-roles", "viewer"), ("x-fleetops-customer", "customers/acme"))
     portal = pb_grpc.FleetServiceStub(grpc.intercept_channel(fleet.raw_channel, _DefaultMetadata(metadata)))
     with pytest.raises(grpc.RpcError) as denied:
         portal.ListAuditRecords(audit_pb2.ListAuditRecordsRequest(resource="customers/acme"))

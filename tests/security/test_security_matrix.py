@@ -47,7 +47,7 @@ SLA_WRITES = {"CreateSlaPolicy", "UpdateSlaPolicy"}
 
 
 def is_read(method: str) -> bool:
-    return method.startswith(("Get", "List", "BatchGet")) or method == "RenderInvoice"
+    return method.startswith(("Get", "List", "BatchGet")) or method in {"RenderInvoice", "PreviewBillingRun"}
 
 
 def allowed(role: str, service: str, method: str) -> bool:
