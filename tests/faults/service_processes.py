@@ -1,0 +1,103 @@
+"""Services as operating-system processes that a test can kill -9 and start again on the same address."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from tests.conftest import DEVELOPER_METADATA, _DefaultMetadata
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STARTUP_SECONDS = 90
+ResultT = TypeVar("ResultT")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServiceProcess:
+    """`python -m services.<service>.main` on a port chosen once: a restart serves the same address, so
+    clients keep their channel, as they would behind a Kubernetes Service."""
+
+    def __init__(self, service: str, database_url: str, log_dir: Path, peers: dict[str, str] | None = None):
+        self.service = service
+        self.port = free_port()
+        self._log = log_dir / f"{service}-{self.port}.log"
+        self._env = dict(os.environ, FLEETOPS_DEV_AUTH="1", **{
+            f"{service.upper()}_DATABASE_URL": database_url, f"{service.upper()}_GRPC_PORT": str(self.port),
+            f"{service.upper()}_SOLVER_WORKERS": "1"},
+            **{f"FLEETOPS_{peer.upper()}_ADDRESS": address for peer, address in (peers or {}).items()})
+        self._process: subprocess.Popen | None = None
+        self.channel = grpc.intercept_channel(grpc.insecure_channel(self.address), _DefaultMetadata(DEVELOPER_METADATA))
+        self.start()
+
+    @property
+    def address(self) -> str:
+        return f"localhost:{self.port}"
+
+    def start(self) -> None:
+        """Starts the process (its own process group, so a kill takes its solver workers too) and
+        returns once it reports SERVING."""
+        env = dict(self._env, **{f"{self.service.upper()}_METRICS_PORT": str(free_port())})
+        with self._log.open("a") as log:
+            self._process = subprocess.Popen([sys.executable, "-m", f"services.{self.service}.main"], cwd=REPO_ROOT,
+                                             env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                             start_new_session=True)
+        health = health_pb2_grpc.HealthStub(self.channel)
+        give_up = time.monotonic() + STARTUP_SECONDS
+        while time.monotonic() < give_up:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"{self.service} exited with {self._process.returncode}: {self.log_tail()}")
+            try:
+                if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                time.sleep(0.1)
+        raise RuntimeError(f"{self.service} did not report SERVING within {STARTUP_SECONDS}s: {self.log_tail()}")
+
+    def kill(self) -> None:
+        """kill -9: no drain, no cleanup, the database sees its connections drop mid-transaction."""
+        os.killpg(self._process.pid, signal.SIGKILL)
+        self._process.wait(30)
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            os.killpg(self._process.pid, signal.SIGTERM)
+            try:
+                self._process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.channel.close()
+
+    def log_tail(self, characters: int = 3000) -> str:
+        return self._log.read_text(errors="replace")[-characters:]
+
+
+def until_answered(call: Callable[[], ResultT], failures: list[grpc.RpcError], give_up_seconds: float = 120) -> ResultT:
+    """What a well-behaved client does (AIP-194): retries UNAVAILABLE, with the same request, until
+    the service answers; every other error is the test's failure. Failed attempts are appended to
+    `failures`, so a test can show that its fault really hit a call."""
+    give_up = time.monotonic() + give_up_seconds
+    delay = 0.05
+    while True:
+        try:
+            return call()
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() > give_up:
+                raise
+            failures.append(error)
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
