@@ -8,13 +8,14 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import grpc
-import sqlalchemy
 from fleetops.maintenance.v1 import diagnostics_pb2 as dpb
+from sqlalchemy import func, select
 
 from services.maintenance.store_ingest import DiagnosticEventRow
-from tests.faults.service_processes import ServiceProcess, until_answered
+from tests.faults.harness import ServiceProcess, database_session, until_answered, wait_for
 from tests.invoicing.invoicing_service_builders import UNREACHABLE
 from tests.maintenance.maintenance_factory import Devices, alert_row
 
@@ -39,13 +40,9 @@ def _event(devices: Devices, printer: str, number: int) -> dpb.DiagnosticEvent:
 
 
 def _stored_events(database_url: str, source: str) -> int:
-    engine = sqlalchemy.create_engine(database_url)
-    try:
-        with engine.connect() as connection:
-            return connection.scalar(sqlalchemy.select(sqlalchemy.func.count()).select_from(DiagnosticEventRow)
-                                     .where(DiagnosticEventRow.source == source))
-    finally:
-        engine.dispose()
+    with database_session(database_url) as session:
+        return session.scalar(select(func.count()).select_from(DiagnosticEventRow)
+                              .where(DiagnosticEventRow.source == source))
 
 
 class _Collector:
@@ -64,17 +61,10 @@ class _Collector:
             request = dpb.IngestDiagnosticsRequest(events=batch)
             started = time.monotonic()
             self.sending.set()
-            answer = until_answered(lambda: self._devices.stub.IngestDiagnostics(request, timeout=60), self.failures)
+            answer = until_answered(partial(self._devices.stub.IngestDiagnostics, request, timeout=60), self.failures)
             self.sending.clear()
             self.batch_seconds.append(time.monotonic() - started)
             self.answers.append(answer)
-
-
-def _wait_for(condition, seconds: float = 120) -> None:
-    give_up = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < give_up, "timed out"
-        time.sleep(0.01)
 
 
 def test_events_resent_across_kill_minus_9_restarts_are_stored_exactly_once(fleet, new_database_url, tmp_path):
@@ -90,8 +80,8 @@ def test_events_resent_across_kill_minus_9_restarts_are_stored_exactly_once(flee
             delivery = pool.submit(collector.run)
             for kill in range(KILLS):
                 # Kill halfway through a batch: after its request went out, before its answer is due.
-                _wait_for(lambda: len(collector.answers) >= 2 * (kill + 1) or delivery.done())
-                _wait_for(lambda: collector.sending.is_set() or delivery.done())
+                wait_for(lambda answered=2 * (kill + 1): len(collector.answers) >= answered or delivery.done())
+                wait_for(lambda: collector.sending.is_set() or delivery.done())
                 time.sleep(sum(collector.batch_seconds) / len(collector.batch_seconds) / 2)
                 maintenance.kill()
                 maintenance.start()
@@ -100,7 +90,7 @@ def test_events_resent_across_kill_minus_9_restarts_are_stored_exactly_once(flee
         assert collector.failures, "the kills never interrupted the delivery: the test proved nothing"
         outcomes = {result.outcome for answer in collector.answers for result in answer.results}
         assert outcomes <= {O.INGEST_OUTCOME_ACCEPTED, O.INGEST_OUTCOME_DUPLICATE}, outcomes
-        _wait_for(lambda: _stored_events(database_url, devices.source) >= EVENTS, SETTLE_SECONDS)
+        wait_for(lambda: _stored_events(database_url, devices.source) >= EVENTS, SETTLE_SECONDS)
         assert _stored_events(database_url, devices.source) == EVENTS
 
         replay = devices.stub.IngestDiagnostics(dpb.IngestDiagnosticsRequest(events=events[:BATCH]), timeout=60)

@@ -1,19 +1,23 @@
-"""Services as operating-system processes that a test can kill -9 and start again on the same address."""
+"""What fault tests share: services as processes that can be killed with -9 and started again on the same
+address, a client that retries like a well-behaved one, and a direct look into a service's database."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
 import grpc
+import sqlalchemy
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from sqlalchemy.orm import Session
 
 from tests.conftest import DEVELOPER_METADATA, _DefaultMetadata
 
@@ -101,3 +105,21 @@ def until_answered(call: Callable[[], ResultT], failures: list[grpc.RpcError], g
             failures.append(error)
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
+
+
+def wait_for(condition: Callable[[], object], seconds: float = 120) -> None:
+    give_up = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < give_up, f"not reached within {seconds}s"
+        time.sleep(0.01)
+
+
+@contextlib.contextmanager
+def database_session(database_url: str) -> Iterator[Session]:
+    """A read-only look at a service's own tables, to count what the API cannot show."""
+    engine = sqlalchemy.create_engine(database_url)
+    try:
+        with Session(engine) as session:
+            yield session
+    finally:
+        engine.dispose()
