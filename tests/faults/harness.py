@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -72,6 +73,11 @@ class ServiceProcess:
                 time.sleep(0.1)
         raise RuntimeError(f"{self.service} did not report SERVING within {STARTUP_SECONDS}s: {self.log_tail()}")
 
+    @property
+    def pid(self) -> int | None:
+        """The running process's id; None once it has exited."""
+        return self._process.pid if self._process is not None and self._process.poll() is None else None
+
     def kill(self) -> None:
         """kill -9: no drain, no cleanup, the database sees its connections drop mid-transaction."""
         os.killpg(self._process.pid, signal.SIGKILL)
@@ -123,3 +129,54 @@ def database_session(database_url: str) -> Iterator[Session]:
             yield session
     finally:
         engine.dispose()
+
+
+class PrivatePostgres:
+    """A PostgreSQL cluster of the test's own (temp dir, free port, trust auth) that it may stop: the
+    shared server on 5432 serves every other test and is never touched."""
+
+    BIN = Path(os.environ.get("FLEETOPS_POSTGRES_BIN", "/usr/lib/postgresql/15/bin"))
+
+    def __init__(self, folder: Path):
+        self.port = free_port()
+        self._folder = folder
+        self._data = folder / "data"
+        # PostgreSQL refuses to run as root: the cluster then belongs to the `postgres` account.
+        self._user = "postgres" if os.geteuid() == 0 else None
+        if self._user:
+            shutil.chown(folder, self._user)
+        self._run("initdb", "-D", str(self._data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
+        self.start()
+
+    @classmethod
+    def missing_binaries(cls) -> str | None:
+        missing = [name for name in ("initdb", "pg_ctl") if not (cls.BIN / name).exists()]
+        return f"{', '.join(missing)} not found in {cls.BIN} (set FLEETOPS_POSTGRES_BIN)" if missing else None
+
+    def _run(self, program: str, *args: str, check: bool = True) -> int:
+        return subprocess.run([str(self.BIN / program), *args], check=check, capture_output=True, user=self._user,
+                              cwd=self._folder).returncode
+
+    @property
+    def running(self) -> bool:
+        return self._run("pg_ctl", "-D", str(self._data), "status", check=False) == 0
+
+    def start(self) -> None:
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self._folder} -c fsync=off"
+        self._run("pg_ctl", "-D", str(self._data), "-o", options, "-l", str(self._folder / "postgres.log"), "-w", "start")
+
+    def stop(self, mode: str) -> None:
+        """`fast`: clients are told the server shuts down; `immediate`: no goodbye, crash recovery at the next start."""
+        self._run("pg_ctl", "-D", str(self._data), "-m", mode, "-w", "stop")
+
+    def create_database(self, name: str) -> str:
+        admin = sqlalchemy.create_engine(self.url("postgres"), isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as connection:
+                connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        finally:
+            admin.dispose()
+        return self.url(name)
+
+    def url(self, database: str) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
