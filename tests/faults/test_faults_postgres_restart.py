@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
@@ -34,6 +34,7 @@ DEADLINE_SECONDS = 5
 FAIL_FAST_SECONDS = DEADLINE_SECONDS / 2
 RECOVERY_SECONDS = 60
 TRAFFIC_CALLERS = 2
+INGEST_BATCH = 300
 
 
 @pytest.fixture
@@ -76,8 +77,11 @@ def _traffic(services: dict[str, ServiceProcess]) -> dict[str, Callable[[], obje
     fleet, maintenance, invoicing = devices.fleet.stub, devices.stub, billing.stub
 
     def ingest() -> dpb.IngestDiagnosticsResponse:
+        # A batch big enough that the database often goes away in the middle of its transaction.
+        now = datetime.now(UTC)
         return maintenance.IngestDiagnostics(dpb.IngestDiagnosticsRequest(events=[devices.event(
-            printer, datetime.now(UTC), printer_alert=alert_row())]), timeout=DEADLINE_SECONDS)
+            printer, now - timedelta(seconds=second), printer_alert=alert_row()) for second in range(INGEST_BATCH)]),
+            timeout=DEADLINE_SECONDS)
 
     def create_plan() -> ppb.Plan:
         return invoicing.CreatePlan(ipb.CreatePlanRequest(plan_id=f"plan-{uuid.uuid4().hex[:8]}", plan=ppb.Plan(
