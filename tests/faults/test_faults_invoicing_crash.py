@@ -10,6 +10,7 @@ from decimal import Decimal
 from functools import partial
 
 import grpc
+import pytest
 from fleetops.invoicing.v1 import billing_pb2 as bpb
 from fleetops.invoicing.v1 import invoicing_service_pb2 as pb
 from sqlalchemy import func, select
@@ -18,6 +19,7 @@ from services.invoicing.store import InvoiceCounterRow, InvoiceRow
 from tests.faults.harness import ServiceProcess, database_session, until_answered, wait_for
 from tests.invoicing.invoicing_service_builders import UNREACHABLE, Billing, fee, money, unique
 
+pytestmark = pytest.mark.faults
 DRAFTS = 120
 CALLERS = 4
 SERIES = "CRASH"

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import grpc
+import pytest
 from fleetops.maintenance.v1 import diagnostics_pb2 as dpb
 from sqlalchemy import func, select
 
@@ -19,6 +20,7 @@ from tests.faults.harness import ServiceProcess, database_session, until_answere
 from tests.invoicing.invoicing_service_builders import UNREACHABLE
 from tests.maintenance.maintenance_factory import Devices, alert_row
 
+pytestmark = pytest.mark.faults
 O = dpb.IngestOutcome
 PRINTERS = 10
 EVENTS = 4000
