@@ -217,10 +217,17 @@ def translate_database_errors() -> Iterator[None]:
         raise
 
 
+# SQLSTATEs of a server that cannot serve now: connection exception (08...), insufficient resources
+# (53...: too many connections, out of memory, disk full), shutting down, crashed or starting up (57P0x).
+_UNAVAILABLE_SQLSTATES = ("08", "53", "57P01", "57P02", "57P03")
+
+
 def _is_connection_failure(error: OperationalError) -> bool:
+    # libpq reports a refused connection (down, or "too many clients already") with no SQLSTATE: the text tells.
+    sqlstate = getattr(error.orig, "sqlstate", None) or ""
     text = str(error.orig).lower()
-    return error.connection_invalidated or any(
+    return error.connection_invalidated or sqlstate.startswith(_UNAVAILABLE_SQLSTATES) or any(
         marker in text
-        for marker in ("connection refused", "could not connect", "server closed", "terminating connection",
-                       "connection is closed", "no connection", "database system is")
+        for marker in ("connection failed", "connection refused", "could not connect", "server closed",
+                       "terminating connection", "connection is closed", "no connection", "database system is")
     )

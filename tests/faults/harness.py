@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import grpc
+import psycopg
 import sqlalchemy
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy.orm import Session
@@ -136,6 +137,7 @@ class PrivatePostgres:
     shared server on 5432 serves every other test and is never touched."""
 
     BIN = Path(os.environ.get("FLEETOPS_POSTGRES_BIN", "/usr/lib/postgresql/15/bin"))
+    MAX_CONNECTIONS = 40
 
     def __init__(self, folder: Path):
         self.port = free_port()
@@ -162,7 +164,8 @@ class PrivatePostgres:
         return self._run("pg_ctl", "-D", str(self._data), "status", check=False) == 0
 
     def start(self) -> None:
-        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self._folder} -c fsync=off"
+        options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self._folder}"
+                   f" -c fsync=off -c max_connections={self.MAX_CONNECTIONS}")
         self._run("pg_ctl", "-D", str(self._data), "-o", options, "-l", str(self._folder / "postgres.log"), "-w", "start")
 
     def stop(self, mode: str) -> None:
@@ -177,6 +180,32 @@ class PrivatePostgres:
         finally:
             admin.dispose()
         return self.url(name)
+
+    @contextlib.contextmanager
+    def every_connection_taken(self) -> Iterator[None]:
+        """Holds every connection slot and ends everybody else's sessions: the server refuses the
+        services' next connections with "too many clients already", as a busy shared server does."""
+        dsn = f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
+        held: list[psycopg.Connection] = []
+
+        def take_the_free_slots() -> None:
+            while True:
+                try:
+                    held.append(psycopg.connect(dsn, autocommit=True))
+                except psycopg.OperationalError:
+                    return
+
+        try:
+            take_the_free_slots()
+            mine = [connection.info.backend_pid for connection in held]
+            others = "FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> ALL(%s)"
+            held[0].execute(f"SELECT pg_terminate_backend(pid) {others}", [mine])
+            wait_for(lambda: held[0].execute(f"SELECT count(*) {others}", [mine]).fetchone()[0] == 0, 30)
+            take_the_free_slots()
+            yield
+        finally:
+            for connection in held:
+                connection.close()
 
     def url(self, database: str) -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"

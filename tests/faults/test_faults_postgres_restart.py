@@ -38,7 +38,7 @@ TRAFFIC_CALLERS = 2
 INGEST_BATCH = 300
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def private_postgres() -> Iterator[PrivatePostgres]:
     problem = PrivatePostgres.missing_binaries()
     if problem:
@@ -53,8 +53,14 @@ def private_postgres() -> Iterator[PrivatePostgres]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-@pytest.fixture
-def services(private_postgres, tmp_path) -> Iterator[dict[str, ServiceProcess]]:
+@pytest.fixture(scope="module")
+def calls(services) -> dict[str, Callable[[], object]]:
+    return _traffic(services)
+
+
+@pytest.fixture(scope="module")
+def services(private_postgres, tmp_path_factory) -> Iterator[dict[str, ServiceProcess]]:
+    tmp_path = tmp_path_factory.mktemp("services")
     started: dict[str, ServiceProcess] = {}
     try:
         started["fleet"] = ServiceProcess("fleet", private_postgres.create_database("fleet"), tmp_path,
@@ -130,8 +136,22 @@ class _BackgroundTraffic:
             thread.join(DEADLINE_SECONDS * len(self._calls) + 10)
 
 
-def test_calls_fail_unavailable_while_postgres_is_down_and_succeed_after_without_restarting(private_postgres, services):
-    calls = _traffic(services)
+def _assert_unavailable_fast(calls: dict[str, Callable[[], object]]) -> None:
+    outcomes = {label: _outcome(call) for label, call in calls.items()}
+    assert {label: code for label, (code, _) in outcomes.items()} == dict.fromkeys(calls, grpc.StatusCode.UNAVAILABLE)
+    assert {label: seconds for label, (_, seconds) in outcomes.items() if seconds > FAIL_FAST_SECONDS} == {}
+
+
+def _assert_answered_again(calls: dict[str, Callable[[], object]]) -> None:
+    for label, call in calls.items():
+        give_up = time.monotonic() + RECOVERY_SECONDS
+        while (code := _outcome(call)[0]) == grpc.StatusCode.UNAVAILABLE and time.monotonic() < give_up:
+            time.sleep(0.2)
+        assert code == grpc.StatusCode.OK, label
+
+
+def test_calls_fail_unavailable_while_postgres_is_down_and_succeed_after_without_restarting(private_postgres, services,
+                                                                                           calls):
     pids = {name: service.pid for name, service in services.items()}
     assert {label: _outcome(call)[0] for label, call in calls.items()} == dict.fromkeys(calls, grpc.StatusCode.OK)
 
@@ -139,16 +159,10 @@ def test_calls_fail_unavailable_while_postgres_is_down_and_succeed_after_without
     try:
         for mode in ("fast", "immediate"):  # clients told goodbye, then a crash with recovery at start
             private_postgres.stop(mode)
-            for _ in range(2):
-                down = {label: _outcome(call) for label, call in calls.items()}
-                assert {label: code for label, (code, _) in down.items()} == dict.fromkeys(calls, grpc.StatusCode.UNAVAILABLE)
-                assert {label: seconds for label, (_, seconds) in down.items() if seconds > FAIL_FAST_SECONDS} == {}
+            _assert_unavailable_fast(calls)
+            _assert_unavailable_fast(calls)
             private_postgres.start()
-            for label, call in calls.items():
-                give_up = time.monotonic() + RECOVERY_SECONDS
-                while (code := _outcome(call)[0]) == grpc.StatusCode.UNAVAILABLE and time.monotonic() < give_up:
-                    time.sleep(0.2)
-                assert code == grpc.StatusCode.OK, (mode, label)
+            _assert_answered_again(calls)
     finally:
         traffic.stop()
 
@@ -157,3 +171,11 @@ def test_calls_fail_unavailable_while_postgres_is_down_and_succeed_after_without
                   if code not in (grpc.StatusCode.OK, grpc.StatusCode.UNAVAILABLE)}
     assert unexpected == set()
     assert [seconds for _, _, seconds in traffic.outcomes if seconds > DEADLINE_SECONDS + 1] == []
+
+
+def test_calls_fail_unavailable_while_postgres_refuses_connections_and_succeed_after(private_postgres, services, calls):
+    pids = {name: service.pid for name, service in services.items()}
+    with private_postgres.every_connection_taken():
+        _assert_unavailable_fast(calls)
+    _assert_answered_again(calls)
+    assert {name: service.pid for name, service in services.items()} == pids
