@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -47,9 +48,15 @@ def postgres_database(label: str) -> Iterator[str]:
         admin.dispose()
 
 
+@dataclass(frozen=True)
+class ServiceHandle:
+    address: str  # gRPC, "localhost:<port>"
+    pid: int
+
+
 @contextlib.contextmanager
-def service_process(service: str, database_url: str, **peers: str) -> Iterator[str]:
-    """Runs `python -m services.<service>.main` on free ports; yields its gRPC address once SERVING."""
+def running_service(service: str, database_url: str, **peers: str) -> Iterator[ServiceHandle]:
+    """Runs `python -m services.<service>.main` on free ports; yields its address and process id once SERVING."""
     port = free_port()
     env = dict(os.environ, FLEETOPS_DEV_AUTH="1", **{
         f"{service.upper()}_DATABASE_URL": database_url, f"{service.upper()}_GRPC_PORT": str(port),
@@ -69,19 +76,30 @@ def service_process(service: str, database_url: str, **peers: str) -> Iterator[s
                         break
                 except grpc.RpcError:
                     time.sleep(0.1)
-        yield address
+        yield ServiceHandle(address, process.pid)
     finally:
         process.terminate()
         process.wait(30)
 
 
-def report(name: str, rows: list[dict]) -> None:
-    """Prints rows as a table and writes them to bench/results/<name>.json."""
+@contextlib.contextmanager
+def service_process(service: str, database_url: str, **peers: str) -> Iterator[str]:
+    """Runs `python -m services.<service>.main` on free ports; yields its gRPC address once SERVING."""
+    with running_service(service, database_url, **peers) as handle:
+        yield handle.address
+
+
+def print_table(rows: list[dict]) -> None:
     columns = list(dict.fromkeys(key for row in rows for key in row))
     widths = {c: max(len(c), *(len(str(row.get(c, ""))) for row in rows)) for c in columns}
     print("  ".join(c.ljust(widths[c]) for c in columns))
     for row in rows:
         print("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns))
+
+
+def report(name: str, rows: list[dict]) -> None:
+    """Prints rows as a table and writes them to bench/results/<name>.json."""
+    print_table(rows)
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}.json").write_text(json.dumps(rows, indent=2))

@@ -22,6 +22,7 @@ HELPERS = {"bench_support.py", "run_all.py"}
 MODEST_ARGUMENTS: dict[str, list[str]] = {
     "fleet_meter_ingest": ["--assets", "1000", "--days", "30"],
     "invoicing_run": ["--assets", "2000", "--customers", "100"],
+    "load": ["--rate", "20", "--duration", "30", "--assets", "200"],
     "maintenance_ingest": ["--events", "20000", "--assets", "500"],
     "placement": ["--set", "all", "--only", "p1,p2,p3,cap41,cap71", "--time-limit", "10", "--workers", "1"],
     "replacement": ["--seeds", "1", "--time-limit", "5", "--workers", "1"],
