@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import ipaddress
 import json
+import os
 import random
 import socket
 import sys
@@ -372,7 +373,8 @@ async def drive(mix: Mix, rate: float, duration: float, requests: int, concurren
         await asyncio.wait(running)
     elapsed = loop.time() - started
     return {"target_rate": rate, "actions": count, "seconds": round(elapsed, 1),
-            "achieved_rate": round(count / elapsed, 2)}
+            "achieved_rate": round(count / elapsed, 2),
+            "machine_load_1m": round(os.getloadavg()[0], 1)}  # the machine is shared: read figures with this
 
 
 async def measure(args: argparse.Namespace, addresses: dict[str, str], pids: dict[str, int]) -> dict:
