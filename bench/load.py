@@ -253,6 +253,16 @@ class Mix:
         self._events = 0
         self._sent: dict[str, list[dpb.DiagnosticEvent]] = defaultdict(list)
         self._orders: deque[tuple[str, str, str]] = deque()  # (technician, order name, next verb)
+        self._printers = [asset for asset, device_class in fleet.assets if device_class == "printer"]
+        self._reads: dict[str, tuple[str, Callable[[], object]]] = {  # RPC: (service, request)
+            "GetAsset": ("fleet", lambda: fpb.GetAssetRequest(name=self._asset())),
+            "ListAssets": ("fleet", lambda: fpb.ListAssetsRequest(customer=self._customer(), page_size=50)),
+            "GetUsage": ("fleet", self._usage_request),
+            "ListWorkOrders": ("maintenance", lambda: mpb.ListWorkOrdersRequest(customer=self._customer(), page_size=50)),
+            "ListAlarms": ("maintenance", lambda: mpb.ListAlarmsRequest(asset=self._asset())),
+            "ListInvoices": ("invoicing", lambda: ipb.ListInvoicesRequest(customer=self._customer(), page_size=20)),
+            "GetInvoice": ("invoicing", lambda: ipb.GetInvoiceRequest(name=self._rng.choice(self._fleet.invoices))),
+        }
 
     def _technician(self, technician: str) -> tuple:
         return (("x-fleetops-subject", technician), ("x-fleetops-roles", "technician"))
@@ -261,39 +271,23 @@ class Mix:
         return self._calls.timed(rpc, method(request, metadata=metadata, timeout=CALL_TIMEOUT_SECONDS))
 
     async def run(self, action: str) -> None:
-        await getattr(self, f"_{action}")()
+        if action in self._reads:
+            service, request = self._reads[action]
+            await self._call(action, getattr(getattr(self._clients, service), action), request())
+        else:
+            await getattr(self, f"_{action}")()
 
     def _asset(self) -> str:
         return self._rng.choice(self._fleet.assets)[0]
 
-    async def _GetAsset(self) -> None:
-        await self._call("GetAsset", self._clients.fleet.GetAsset, fpb.GetAssetRequest(name=self._asset()))
+    def _customer(self) -> str:
+        return self._rng.choice(self._fleet.customers)
 
-    async def _ListAssets(self) -> None:
-        await self._call("ListAssets", self._clients.fleet.ListAssets, fpb.ListAssetsRequest(
-            customer=self._rng.choice(self._fleet.customers), page_size=50))
-
-    async def _GetUsage(self) -> None:
-        printers = [asset for asset, device_class in self._fleet.assets if device_class == "printer"]
+    def _usage_request(self) -> meters.GetUsageRequest:
         end = datetime.now(UTC).replace(microsecond=0)
-        await self._call("GetUsage", self._clients.fleet.GetUsage, meters.GetUsageRequest(
-            assets=self._rng.sample(printers, min(10, len(printers))), register="total_impressions",
-            start_time=_stamp(end - timedelta(days=30)), end_time=_stamp(end)))
-
-    async def _ListWorkOrders(self) -> None:
-        await self._call("ListWorkOrders", self._clients.maintenance.ListWorkOrders, mpb.ListWorkOrdersRequest(
-            customer=self._rng.choice(self._fleet.customers), page_size=50))
-
-    async def _ListAlarms(self) -> None:
-        await self._call("ListAlarms", self._clients.maintenance.ListAlarms, mpb.ListAlarmsRequest(asset=self._asset()))
-
-    async def _ListInvoices(self) -> None:
-        await self._call("ListInvoices", self._clients.invoicing.ListInvoices, ipb.ListInvoicesRequest(
-            customer=self._rng.choice(self._fleet.customers), page_size=20))
-
-    async def _GetInvoice(self) -> None:
-        await self._call("GetInvoice", self._clients.invoicing.GetInvoice, ipb.GetInvoiceRequest(
-            name=self._rng.choice(self._fleet.invoices)))
+        return meters.GetUsageRequest(assets=self._rng.sample(self._printers, min(10, len(self._printers))),
+                                      register="total_impressions", start_time=_stamp(end - timedelta(days=30)),
+                                      end_time=_stamp(end))
 
     async def _ListMyWorkOrders(self) -> None:
         technician = self._rng.choice(self._fleet.technicians)

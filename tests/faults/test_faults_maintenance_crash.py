@@ -4,6 +4,7 @@ every event is stored exactly once, counted in the database itself."""
 
 from __future__ import annotations
 
+import statistics
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -84,7 +85,7 @@ def test_events_resent_across_kill_minus_9_restarts_are_stored_exactly_once(flee
                 # Kill halfway through a batch: after its request went out, before its answer is due.
                 wait_for(lambda answered=2 * (kill + 1): len(collector.answers) >= answered or delivery.done())
                 wait_for(lambda: collector.sending.is_set() or delivery.done())
-                time.sleep(sum(collector.batch_seconds) / len(collector.batch_seconds) / 2)
+                time.sleep(statistics.median(collector.batch_seconds) / 2)
                 maintenance.kill()
                 maintenance.start()
             delivery.result(timeout=600)
