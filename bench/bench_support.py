@@ -79,7 +79,12 @@ def running_service(service: str, database_url: str, **peers: str) -> Iterator[S
         yield ServiceHandle(address, process.pid)
     finally:
         process.terminate()
-        process.wait(30)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            print(f"{service} did not exit within 30 s of SIGTERM (see {logs}); killing it", file=sys.stderr)
+            process.kill()
+            process.wait()
 
 
 @contextlib.contextmanager

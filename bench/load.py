@@ -429,19 +429,22 @@ def main() -> None:
             addresses = {name: handle.address for name, handle in handles.items()}
             pids = {name: handle.pid for name, handle in handles.items()}
         result = asyncio.run(measure(args, addresses, pids))
+        publish(result, args.soak)  # before the services stop: a slow shutdown must not lose the figures
 
+
+def publish(result: dict, soak: bool) -> None:
     print_table([result["summary"]])
     print()
     print_table(result["rpcs"])
-    if args.soak:
+    if soak:
         print()
         print_table(result["memory"])
     else:
         del result["memory"]
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / ("load_soak.json" if args.soak else "load.json")).write_text(json.dumps(result, indent=2))
-
+    (out / ("load_soak.json" if soak else "load.json")).write_text(json.dumps(result, indent=2))
+    sys.stdout.flush()
 
 if __name__ == "__main__":
     main()
