@@ -9,12 +9,13 @@ billed, finalized month), then starts actions at --rate per second (open loop, a
 
   technicians  ListMyWorkOrders, then Accept / StartTravel / ArriveOnSite / Complete on their orders;
                a dispatcher creates, schedules and dispatches orders for them (three calls, one action)
-  ingestion    IngestDiagnostics, batches of 100 events in the native formats (5% replays)
+  ingestion    IngestDiagnostics: a customer's on-site collector sends 100 events in the native
+               formats (5% sent before)
   reads        GetAsset, ListAssets, GetUsage, ListWorkOrders, ListAlarms, ListInvoices, GetInvoice
 
 Reports per RPC: calls, throughput, p50/p99 latency (over every call) and the error ratio with the
-codes seen. `--soak 300` runs five minutes and adds each service's resident memory (RSS, its
-process and its children, e.g. solver workers) at the start and the end of the drive.
+codes seen. `--soak 300` runs five minutes and adds each service's resident memory (RSS) at the
+start and the end of the drive and every minute, of its process alone and with its solver workers.
 
     .venv/bin/python bench/load.py [--rate 40] [--duration 30] [--requests 100000] [--concurrency 32]
     .venv/bin/python bench/load.py --soak 300
@@ -67,6 +68,7 @@ REPLAY_SHARE = 0.05
 HISTORY_DAYS = 60
 SKILL = "printer-field-service"
 MAX_DURATION_SECONDS = 3600
+MEMORY_SAMPLE_SECONDS = 60
 # Share of actions; a mix a managed-print operator sees: mostly reads, technicians' app traffic, device batches.
 MIX = {"GetAsset": 14, "ListAssets": 4, "GetUsage": 8, "ListWorkOrders": 7, "ListAlarms": 7, "ListInvoices": 5,
        "GetInvoice": 4, "ListMyWorkOrders": 14, "technician_verb": 16, "dispatch": 6, "IngestDiagnostics": 15}
@@ -89,19 +91,39 @@ def loopback_address(address: str) -> str:
     return address
 
 
-def rss_bytes(pid: int) -> int:
-    """Resident memory of a process and its descendants, from /proc (Linux)."""
-    total = 0
+def _own_rss(pid: int) -> int:
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                total += int(line.split()[1]) * 1024
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            for child in (task / "children").read_text().split():
-                total += rss_bytes(int(child))
-    except FileNotFoundError:  # the process ended meanwhile
-        pass
-    return total
+        return next(int(line.split()[1]) * 1024 for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                    if line.startswith("VmRSS:"))
+    except (FileNotFoundError, StopIteration):  # ended meanwhile, or a zombie
+        return 0
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
+                for child in (task / "children").read_text().split()]
+    except FileNotFoundError:
+        return []
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    """Resident memory (MiB) of a process alone and with its descendants (solver workers), from /proc (Linux)."""
+    own = family = _own_rss(pid)
+    waiting = _children(pid)
+    while waiting:
+        child = waiting.pop()
+        family += _own_rss(child)
+        waiting += _children(child)
+    return round(own / 2**20, 1), round(family / 2**20, 1)
+
+
+async def sample_memory(pids: dict[str, int], samples: dict[str, list[float]]) -> None:
+    """Each service process's RSS every MEMORY_SAMPLE_SECONDS: a leak climbs, a warm-up levels off."""
+    while True:
+        for name, pid in pids.items():
+            samples[name].append(rss_mb(pid)[0])
+        await asyncio.sleep(MEMORY_SAMPLE_SECONDS)
 
 
 def _day(value: date) -> date_pb2.Date:
@@ -381,16 +403,20 @@ async def measure(args: argparse.Namespace, addresses: dict[str, str], pids: dic
         print(f"seeded {len(fleet.assets)} assets, {len(fleet.customers)} customers, {len(fleet.technicians)} technicians,"
               f" {len(fleet.invoices)} invoices in {time.perf_counter() - seeding:.1f}s", flush=True)
         calls = Calls()
-        memory_at_start = {name: rss_bytes(pid) for name, pid in pids.items()}
+        memory_at_start = {name: rss_mb(pid) for name, pid in pids.items()}
+        samples: dict[str, list[float]] = defaultdict(list)
+        sampler = asyncio.create_task(sample_memory(pids, samples))
         summary = await drive(Mix(clients, fleet, calls, prefix, rng), args.rate, args.duration, args.requests,
                               args.concurrency, rng)
-        memory_at_end = {name: rss_bytes(pid) for name, pid in pids.items()}
+        sampler.cancel()
+        memory_at_end = {name: rss_mb(pid) for name, pid in pids.items()}
     finally:
         await clients.close()
     summary["calls"] = sum(len(latencies) for latencies in calls.seconds.values())
-    memory = [{"service": name, "rss_start_mb": round(memory_at_start[name] / 2**20, 1),
-               "rss_end_mb": round(memory_at_end[name] / 2**20, 1),
-               "growth_mb": round((memory_at_end[name] - memory_at_start[name]) / 2**20, 1)} for name in pids]
+    memory = [{"service": name, "rss_start_mb": memory_at_start[name][0], "rss_end_mb": memory_at_end[name][0],
+               "growth_mb": round(memory_at_end[name][0] - memory_at_start[name][0], 1),
+               "with_workers_start_mb": memory_at_start[name][1], "with_workers_end_mb": memory_at_end[name][1],
+               "every_minute_mb": samples[name]} for name in pids]
     return {"summary": summary, "rpcs": calls.rows(summary["seconds"]), "memory": memory}
 
 
