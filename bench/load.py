@@ -367,10 +367,11 @@ class Mix:
                          dpb.IngestDiagnosticsRequest(events=events))
 
 
-async def drive(mix: Mix, rate: float, duration: float, requests: int, concurrency: int, rng: random.Random) -> dict:
+async def drive(mix: Mix, shares: dict[str, int], rate: float, duration: float, requests: int, concurrency: int,
+                rng: random.Random) -> dict:
     """Starts actions on a fixed schedule (open loop); when `concurrency` are in flight the next waits,
     which shows as an achieved rate below the target."""
-    actions, weights = list(MIX), list(MIX.values())
+    actions, weights = list(shares), list(shares.values())
     slots = asyncio.Semaphore(concurrency)
     running: set[asyncio.Task] = set()
     loop = asyncio.get_running_loop()
@@ -406,13 +407,15 @@ async def measure(args: argparse.Namespace, addresses: dict[str, str], pids: dic
         memory_at_start = {name: rss_mb(pid) for name, pid in pids.items()}
         samples: dict[str, list[float]] = defaultdict(list)
         sampler = asyncio.create_task(sample_memory(pids, samples))
-        summary = await drive(Mix(clients, fleet, calls, prefix, rng), args.rate, args.duration, args.requests,
+        shares = {action: share for action, share in MIX.items() if action not in args.without}
+        summary = await drive(Mix(clients, fleet, calls, prefix, rng), shares, args.rate, args.duration, args.requests,
                               args.concurrency, rng)
         sampler.cancel()
         memory_at_end = {name: rss_mb(pid) for name, pid in pids.items()}
     finally:
         await clients.close()
     summary["calls"] = sum(len(latencies) for latencies in calls.seconds.values())
+    summary["left_out"] = ",".join(sorted(args.without)) or "-"
     memory = [{"service": name, "rss_start_mb": memory_at_start[name][0], "rss_end_mb": memory_at_end[name][0],
                "growth_mb": round(memory_at_end[name][0] - memory_at_start[name][0], 1),
                "with_workers_start_mb": memory_at_start[name][1], "with_workers_end_mb": memory_at_end[name][1],
@@ -430,6 +433,8 @@ def main() -> None:
     parser.add_argument("--assets", type=int, default=500)
     parser.add_argument("--technicians", type=int, default=20)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--without", default="", type=lambda names: set(filter(None, names.split(","))),
+                        help=f"actions left out of the mix, to compare side by side; of {', '.join(MIX)}")
     for name in SERVICES:
         parser.add_argument(f"--{name}", type=loopback_address, metavar="HOST:PORT",
                             help=f"a running {name} service on this machine (default: start one)")
@@ -439,6 +444,8 @@ def main() -> None:
     given = {name: getattr(args, name) for name in SERVICES if getattr(args, name)}
     if given and len(given) != len(SERVICES):
         parser.error("give all three of --fleet, --maintenance and --invoicing, or none")
+    if args.without - set(MIX) or args.without >= set(MIX):
+        parser.error(f"--without takes some, not all, of: {', '.join(MIX)}")
     if not (0 < args.duration <= MAX_DURATION_SECONDS and args.rate > 0 and args.requests > 0 and args.concurrency > 0):
         parser.error(f"rate, requests and concurrency must be positive and the duration within (0, {MAX_DURATION_SECONDS}]")
 
