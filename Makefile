@@ -32,8 +32,9 @@ test: $(GEN_STAMP)
 	$(PY) -m pytest -n 2 --dist loadgroup -m "not faults"
 
 # kill -9 of services and PostgreSQL stopped under traffic: minutes of restarts, so not in `make test`.
+# By file: the tests of a module share its private PostgreSQL cluster and services.
 test-faults: $(GEN_STAMP)
-	$(PY) -m pytest -n 2 --dist loadgroup -m faults tests/faults
+	$(PY) -m pytest -n 2 --dist loadfile -m faults tests/faults
 
 demo: $(GEN_STAMP)
 	$(PY) -m services.cli.demo

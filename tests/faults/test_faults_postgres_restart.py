@@ -29,7 +29,7 @@ from tests.faults.harness import PrivatePostgres, ServiceProcess
 from tests.invoicing.invoicing_service_builders import Billing
 from tests.maintenance.maintenance_factory import Devices, alert_row
 
-pytestmark = [pytest.mark.faults, pytest.mark.xdist_group("private_postgres")]  # one cluster and one set of services for both
+pytestmark = pytest.mark.faults
 DEADLINE_SECONDS = 5
 # A call while the database is down must fail well before its deadline: the service knows at once.
 FAIL_FAST_SECONDS = DEADLINE_SECONDS / 2
