@@ -8,6 +8,7 @@ wrapping every call; CPU-heavy solves go to a process pool instead of these thre
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -147,3 +148,7 @@ def run_until_signalled(definition: ServiceDefinition) -> None:
         pass
     service.stop()
     log.info("%s stopped", definition.name)
+    logging.shutdown()
+    # A handler still running after the grace period (its caller gone) would keep a non-daemon pool
+    # thread alive and the process with it; its uncommitted transaction dies with the process anyway.
+    os._exit(0)
