@@ -15,6 +15,7 @@ import grpc
 from services.runtime import auth, deadlines, policy
 from services.runtime.errors import DomainError, internal_status, to_grpc_status
 from services.runtime.metrics import GrpcServerMetrics
+from services.runtime.request_limits import DEFAULT_LIMITS, RequestLimits
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +39,11 @@ def _rpc_type(handler: grpc.RpcMethodHandler) -> str:
 
 
 class EdgeInterceptor(grpc.ServerInterceptor):
-    def __init__(self, service: str, metrics: GrpcServerMetrics, authenticator):
+    def __init__(self, service: str, metrics: GrpcServerMetrics, authenticator, limits: RequestLimits = DEFAULT_LIMITS):
         self._service = service
         self._metrics = metrics
         self._authenticator = authenticator
+        self._limits = limits
 
     def intercept_service(self, continuation, handler_call_details):
         handler = continuation(handler_call_details)
@@ -77,7 +79,7 @@ class _Edge:
             try:
                 tokens = self._bind(context)
                 try:
-                    response = behavior(request_or_iterator, context)
+                    response = behavior(self._interceptor._limits.checked(request_or_iterator), context)
                 finally:
                     self._unbind(tokens)
                 code = context.code() or grpc.StatusCode.OK
@@ -97,7 +99,7 @@ class _Edge:
             try:
                 tokens = self._bind(context)
                 try:
-                    yield from behavior(request_or_iterator, context)
+                    yield from behavior(self._interceptor._limits.checked(request_or_iterator), context)
                 finally:
                     self._unbind(tokens)
                 code = context.code() or grpc.StatusCode.OK

@@ -27,14 +27,20 @@ class PageRequest:
     after: tuple | None  # sort key of the last item already returned
 
 
+def page_size_violation(page_size: int) -> str | None:
+    """0 asks for the default and more than the maximum gets the maximum (AIP-158); negative is an error."""
+    return "must not be negative" if page_size < 0 else None
+
+
 class PageTokens:
     def __init__(self, secret: bytes):
         self._secret = secret
 
     def parse(self, page_size: int, page_token: str, query: Any) -> PageRequest:
         """`query` is everything that shapes the list (parent, filter, order): a token only fits it."""
-        if page_size < 0:
-            raise InvalidArgument.field("page_size", "must not be negative")
+        violation = page_size_violation(page_size)
+        if violation:
+            raise InvalidArgument.field("page_size", violation)
         size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         if not page_token:
             return PageRequest(size, None)

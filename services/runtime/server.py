@@ -32,8 +32,6 @@ from services.runtime.workers import WorkerPool
 
 log = logging.getLogger(__name__)
 
-MAX_MESSAGE_BYTES = 32 * 1024 * 1024
-
 
 @dataclass
 class Runtime:
@@ -84,8 +82,8 @@ class RunningService:
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix=f"{definition.name}-rpc"),
             interceptors=[EdgeInterceptor(definition.name, metrics, authenticator)],
-            options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            options=[("grpc.max_receive_message_length", config.max_message_bytes),
+                     ("grpc.max_send_message_length", config.max_message_bytes),
                      ("grpc.keepalive_time_ms", 60_000),
                      ("grpc.http2.min_ping_interval_without_data_ms", 10_000)],
         )

@@ -1,0 +1,147 @@
+"""Limits every request must respect, checked once at the edge for every field of every message.
+
+Walking the request's descriptor means a new RPC or field is covered without code of its own: string
+lengths (derived from the field's name, with overrides), NUL characters (PostgreSQL text cannot hold
+them), bytes sizes, repeated-field counts, enum values the API does not define, non-finite floats,
+timestamps and durations outside their documented ranges, and negative page sizes. Violations are
+INVALID_ARGUMENT naming the field path (`asset.serial_number`, `events[3].payload`); handlers still
+apply their own, tighter rules (`MAX_READINGS_PER_BATCH`, resource-id syntax, ...).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
+
+from services.runtime.errors import FieldViolation, InvalidArgument
+from services.runtime.pagination import page_size_violation
+
+SHORT_TEXT_CHARS = 1_024  # names, ids, codes, references, etags, tokens
+FREE_TEXT_CHARS = 4_000  # notes and other prose a person types
+BULK_TEXT_CHARS = 16 * 1024 * 1024  # whole documents sent as text (CSV imports); the message size bounds it too
+FREE_TEXT_FIELDS = frozenset({"text", "notes", "description", "reason", "address", "error"})
+MAX_BYTES = 64 * 1024
+MAX_REPEATED = 10_000  # the largest batch any RPC takes (ingestion); handlers set tighter caps
+# google.protobuf.Timestamp: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z; Duration: about ±10,000 years.
+_TIMESTAMP_SECONDS = (-62_135_596_800, 253_402_300_799)
+_DURATION_SECONDS = 315_576_000_000
+_NANOS_PER_SECOND = 1_000_000_000
+_REPORTED_VIOLATIONS = 20  # enough to fix a request; a huge bad batch must not make a huge error
+# A Redfish event is a JSON document of its own.
+_STRING_OVERRIDES = {"fleetops.maintenance.v1.DiagnosticEvent.redfish_event": 64 * 1024}
+
+
+@dataclass(frozen=True)
+class RequestLimits:
+    # Full field name ("fleetops.fleet.v1.ImportFleetRequest.sites_csv") -> max characters, for fields
+    # the name-derived rule gets wrong.
+    string_chars: dict[str, int] = field(default_factory=dict)
+
+    def max_chars(self, descriptor: FieldDescriptor) -> int:
+        if descriptor.full_name in self.string_chars:
+            return self.string_chars[descriptor.full_name]
+        if descriptor.name.endswith("_csv"):
+            return BULK_TEXT_CHARS
+        if descriptor.name in FREE_TEXT_FIELDS or descriptor.name.endswith("_reason"):
+            return FREE_TEXT_CHARS
+        return SHORT_TEXT_CHARS
+
+    def check(self, request: Message) -> None:
+        violations = list(islice(self._violations(request, ""), _REPORTED_VIOLATIONS))
+        if violations:
+            raise InvalidArgument(violations)
+
+    def checked(self, request_or_iterator):
+        """The handler's argument, checked: a request now, or each request of a stream as it is read."""
+        if isinstance(request_or_iterator, Message):
+            self.check(request_or_iterator)
+            return request_or_iterator
+        return self._checked_stream(request_or_iterator)
+
+    def _checked_stream(self, requests: Iterable[Message]) -> Iterator[Message]:
+        for request in requests:
+            self.check(request)
+            yield request
+
+    def _violations(self, message: Message, prefix: str) -> Iterator[FieldViolation]:
+        special = _WELL_KNOWN.get(message.DESCRIPTOR.full_name)
+        if special:
+            yield from special(message, prefix.rstrip("."))
+            return
+        for descriptor, value in message.ListFields():
+            path = prefix + descriptor.name
+            if descriptor.is_repeated:
+                if len(value) > MAX_REPEATED:
+                    yield FieldViolation(path, f"at most {MAX_REPEATED} items, got {len(value)}")
+                    continue
+                if _is_map(descriptor):
+                    yield from self._map_violations(descriptor, value, path)
+                    continue
+                for index, item in enumerate(value):
+                    yield from self._value_violations(descriptor, item, f"{path}[{index}]")
+            else:
+                yield from self._value_violations(descriptor, value, path)
+
+    def _map_violations(self, descriptor: FieldDescriptor, entries, path: str) -> Iterator[FieldViolation]:
+        key_field, value_field = descriptor.message_type.fields_by_name["key"], descriptor.message_type.fields_by_name["value"]
+        for key, value in entries.items():
+            item_path = f"{path}[{_shortened(key)!r}]"
+            yield from self._value_violations(key_field, key, item_path)
+            yield from self._value_violations(value_field, value, item_path)
+
+    def _value_violations(self, descriptor: FieldDescriptor, value, path: str) -> Iterator[FieldViolation]:
+        kind = descriptor.type
+        if kind == FieldDescriptor.TYPE_MESSAGE:
+            yield from self._violations(value, path + ".")
+        elif kind == FieldDescriptor.TYPE_STRING:
+            limit = self.max_chars(descriptor)
+            if len(value) > limit:
+                yield FieldViolation(path, f"must be at most {limit} characters, got {len(value)}")
+            elif "\x00" in value:
+                yield FieldViolation(path, "must not contain NUL characters")
+        elif kind == FieldDescriptor.TYPE_BYTES:
+            if len(value) > MAX_BYTES:
+                yield FieldViolation(path, f"must be at most {MAX_BYTES} bytes, got {len(value)}")
+        elif kind == FieldDescriptor.TYPE_ENUM:
+            if descriptor.enum_type.values_by_number.get(value) is None:
+                yield FieldViolation(path, f"{value} is not a value of {descriptor.enum_type.name}")
+        elif kind in (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT):
+            if not math.isfinite(value):
+                yield FieldViolation(path, "must be a finite number")
+        elif descriptor.name == "page_size":
+            violation = page_size_violation(value)
+            if violation:
+                yield FieldViolation(path, violation)
+
+
+def _shortened(key):
+    """A map key as the field path shows it: a huge key must not make a huge error."""
+    return key[:40] + "..." if isinstance(key, str) and len(key) > 40 else key
+
+
+def _is_map(descriptor: FieldDescriptor) -> bool:
+    message_type: Descriptor | None = descriptor.message_type
+    return message_type is not None and message_type.GetOptions().map_entry
+
+
+def _timestamp_violations(stamp, path: str) -> Iterator[FieldViolation]:
+    low, high = _TIMESTAMP_SECONDS
+    if not low <= stamp.seconds <= high or not 0 <= stamp.nanos < _NANOS_PER_SECOND:
+        yield FieldViolation(path, "must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999999Z")
+
+
+def _duration_violations(duration, path: str) -> Iterator[FieldViolation]:
+    same_sign = duration.seconds == 0 or duration.nanos == 0 or (duration.seconds > 0) == (duration.nanos > 0)
+    if abs(duration.seconds) > _DURATION_SECONDS or abs(duration.nanos) >= _NANOS_PER_SECOND or not same_sign:
+        yield FieldViolation(path, "must be within ±10,000 years, with seconds and nanos of one sign")
+
+
+_WELL_KNOWN = {"google.protobuf.Timestamp": _timestamp_violations, "google.protobuf.Duration": _duration_violations}
+
+
+DEFAULT_LIMITS = RequestLimits(string_chars=_STRING_OVERRIDES)
