@@ -41,7 +41,7 @@ from services.runtime.clients import Peer
 from services.runtime.dataclass_json import from_json, to_json
 from services.runtime.db import insert_new, upsert, utc_now
 from services.runtime.errors import FailedPrecondition, InvalidArgument
-from services.runtime.resources import from_timestamp
+from services.runtime.resources import from_timestamp, id_violation
 from services.runtime.server import Runtime
 
 log = logging.getLogger(__name__)
@@ -382,7 +382,8 @@ def _problem(message: dpb.DiagnosticEvent) -> str:
         if len(value) > MAX_ID_LENGTH:
             return f"{name} is longer than {MAX_ID_LENGTH} characters"
     parts = message.asset.split("/")
-    if len(parts) != 2 or parts[0] != "assets" or not parts[1]:
+    # The fleet service refuses a malformed asset name outright, which would fail the whole batch.
+    if len(parts) != 2 or parts[0] != "assets" or id_violation(parts[1], "asset"):
         return f"asset must look like assets/{{asset}}, got {message.asset!r}"
     if not message.HasField("observe_time"):
         return "observe_time is required"
