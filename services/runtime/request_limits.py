@@ -15,8 +15,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 
+import sqlalchemy
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
+from sqlalchemy import Engine
 
 from services.runtime.errors import FieldViolation, InvalidArgument
 from services.runtime.pagination import page_size_violation
@@ -38,18 +40,27 @@ _STRING_OVERRIDES = {"fleetops.maintenance.v1.DiagnosticEvent.redfish_event": 64
 
 @dataclass(frozen=True)
 class RequestLimits:
-    # Full field name ("fleetops.fleet.v1.ImportFleetRequest.sites_csv") -> max characters, for fields
-    # the name-derived rule gets wrong.
+    # Full field name ("fleetops.maintenance.v1.DiagnosticEvent.redfish_event") -> max characters, for
+    # fields the name-derived rule gets wrong.
     string_chars: dict[str, int] = field(default_factory=dict)
+    # Column name -> VARCHAR length in the service's database: a field of the same name is stored there,
+    # and PostgreSQL refuses a longer value (SQLite would silently keep it).
+    column_chars: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def for_database(cls, engine: Engine) -> RequestLimits:
+        return cls(string_chars=_STRING_OVERRIDES, column_chars=string_column_lengths(engine))
 
     def max_chars(self, descriptor: FieldDescriptor) -> int:
         if descriptor.full_name in self.string_chars:
             return self.string_chars[descriptor.full_name]
         if descriptor.name.endswith("_csv"):
-            return BULK_TEXT_CHARS
-        if descriptor.name in FREE_TEXT_FIELDS or descriptor.name.endswith("_reason"):
-            return FREE_TEXT_CHARS
-        return SHORT_TEXT_CHARS
+            derived = BULK_TEXT_CHARS
+        elif descriptor.name in FREE_TEXT_FIELDS or descriptor.name.endswith("_reason"):
+            derived = FREE_TEXT_CHARS
+        else:
+            derived = SHORT_TEXT_CHARS
+        return min(derived, self.column_chars.get(descriptor.name, derived))
 
     def check(self, request: Message) -> None:
         violations = list(islice(self._violations(request, ""), _REPORTED_VIOLATIONS))
@@ -117,6 +128,18 @@ class RequestLimits:
             violation = page_size_violation(value)
             if violation:
                 yield FieldViolation(path, violation)
+
+
+def string_column_lengths(engine: Engine) -> dict[str, int]:
+    """The VARCHAR length of each column name in the database, the longest where tables differ: a
+    shorter namesake (a meter outbox's `source`) holds values the API does not take verbatim."""
+    lengths: dict[str, int] = {}
+    for columns in sqlalchemy.inspect(engine).get_multi_columns().values():
+        for column in columns:
+            length = getattr(column["type"], "length", None)
+            if isinstance(column["type"], sqlalchemy.String) and length:
+                lengths[column["name"]] = max(length, lengths.get(column["name"], length))
+    return lengths
 
 
 def _shortened(key):

@@ -28,6 +28,7 @@ from services.runtime.interceptors import EdgeInterceptor
 from services.runtime.metrics import GrpcServerMetrics, MetricsEndpoint
 from services.runtime.pagination import PageTokens
 from services.runtime.policy import methods_without_policy
+from services.runtime.request_limits import RequestLimits
 from services.runtime.workers import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,8 @@ class RunningService:
                         if definition.solver_workers else None)
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix=f"{definition.name}-rpc"),
-            interceptors=[EdgeInterceptor(definition.name, metrics, authenticator)],
+            interceptors=[EdgeInterceptor(definition.name, metrics, authenticator,
+                                          RequestLimits.for_database(self.database.engine))],
             options=[("grpc.max_receive_message_length", config.max_message_bytes),
                      ("grpc.max_send_message_length", config.max_message_bytes),
                      ("grpc.keepalive_time_ms", 60_000),

@@ -1,0 +1,175 @@
+"""Limits on what a request may carry: message size, batch sizes, string lengths, enum values,
+timestamps and page sizes. Each refusal names the field, and nothing is written."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from fleetops.fleet.v1 import fleet_service_pb2 as pb
+from fleetops.fleet.v1 import fleet_service_pb2_grpc as pb_grpc
+from fleetops.fleet.v1 import meters_pb2 as mpb
+from fleetops.fleet.v1 import resources_pb2 as res
+from fleetops.maintenance.v1 import diagnostics_pb2 as dpb
+from google.protobuf import descriptor_pool, message_factory, timestamp_pb2
+from google.protobuf.descriptor import MethodDescriptor
+
+from services.fleet.domain.meters import MAX_READINGS_PER_BATCH
+from services.maintenance.ingestion import MAX_EVENTS_PER_BATCH
+from services.runtime.pagination import MAX_PAGE_SIZE
+from tests.conftest import start_service, stop_service
+from tests.fleet.fleet_factory import unique
+from tests.runtime.test_runtime_edge import rich_error
+
+
+def _refusal(call, request) -> tuple[grpc.StatusCode, list[str]]:
+    with pytest.raises(grpc.RpcError) as caught:
+        call(request)
+    code = caught.value.code()
+    return code, [field for field, _ in rich_error(caught.value)[0]] if code == grpc.StatusCode.INVALID_ARGUMENT else []
+
+
+def _customer(legal_name: str = "Acme KK", **fields) -> res.Customer:
+    return res.Customer(legal_name=legal_name, currency_code="JPY", **fields)
+
+
+def _not_created(stub, customer_id: str) -> bool:
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.GetCustomer(pb.GetCustomerRequest(name=f"customers/{customer_id}"))
+    return caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_message_over_the_configured_size_is_resource_exhausted(new_database_url):
+    from services.fleet.main import DEFINITION
+    small = start_service(DEFINITION, new_database_url("fleet"), max_message_bytes=64 * 1024)
+    try:
+        stub = pb_grpc.FleetServiceStub(small.channel)
+        customer_id = unique("big")
+        code, _ = _refusal(stub.CreateCustomer, pb.CreateCustomerRequest(
+            customer_id=customer_id, customer=_customer(tax_registration_number="x" * (100 * 1024))))
+        assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert _not_created(stub, customer_id)
+        # A request just under the limit is served as usual.
+        assert stub.CreateCustomer(pb.CreateCustomerRequest(customer_id=customer_id, customer=_customer())).name
+    finally:
+        stop_service(small)
+
+
+@pytest.mark.parametrize(("field", "limit"), [("legal_name", 200), ("tax_registration_number", 40)])
+def test_string_longer_than_its_column_is_refused_naming_the_field(fleet, field, limit):
+    """The limit is the column's: PostgreSQL would refuse a longer value (and SQLite keep it)."""
+    stub = pb_grpc.FleetServiceStub(fleet.channel)
+    customer_id = unique("long")
+    fields = {"legal_name": "Acme KK", field: "x" * (limit + 1)}
+    code, fields_named = _refusal(stub.CreateCustomer, pb.CreateCustomerRequest(
+        customer_id=customer_id, customer=res.Customer(currency_code="JPY", **fields)))
+    assert (code, fields_named) == (grpc.StatusCode.INVALID_ARGUMENT, [f"customer.{field}"])
+    assert _not_created(stub, customer_id)
+    fields[field] = "x" * limit  # exactly at the limit is fine
+    assert stub.CreateCustomer(pb.CreateCustomerRequest(customer_id=customer_id, customer=res.Customer(
+        currency_code="JPY", **fields))).name == f"customers/{customer_id}"
+
+
+def test_free_text_is_bounded_by_its_column_too(fleet):
+    stub = pb_grpc.FleetServiceStub(fleet.channel)
+    customer = stub.CreateCustomer(pb.CreateCustomerRequest(customer_id=unique("addr"), customer=_customer()))
+    site = res.Site(display_name="HQ", time_zone="Asia/Tokyo", address="x" * 500)
+    assert stub.CreateSite(pb.CreateSiteRequest(parent=customer.name, site_id=unique("site"), site=site)).address
+    site.address += "x"
+    code, fields_named = _refusal(stub.CreateSite, pb.CreateSiteRequest(parent=customer.name, site_id=unique("site"),
+                                                                        site=site))
+    assert (code, fields_named) == (grpc.StatusCode.INVALID_ARGUMENT, ["site.address"])
+
+
+def test_nul_character_is_refused_before_it_reaches_the_database(fleet):
+    stub = pb_grpc.FleetServiceStub(fleet.channel)
+    customer_id = unique("nul")
+    code, fields_named = _refusal(stub.CreateCustomer, pb.CreateCustomerRequest(
+        customer_id=customer_id, customer=_customer("Acme\x00KK")))
+    assert (code, fields_named) == (grpc.StatusCode.INVALID_ARGUMENT, ["customer.legal_name"])
+    assert _not_created(stub, customer_id)
+
+
+def test_enum_value_the_api_does_not_define_is_refused(fleet):
+    stub = pb_grpc.FleetServiceStub(fleet.channel)
+    code, fields_named = _refusal(stub.ListAssets, pb.ListAssetsRequest(device_class=99))
+    assert (code, fields_named) == (grpc.StatusCode.INVALID_ARGUMENT, ["device_class"])
+
+
+def test_timestamp_outside_its_documented_range_is_refused(fleet):
+    stub = pb_grpc.FleetServiceStub(fleet.channel)
+    beyond_9999 = timestamp_pb2.Timestamp(seconds=253_402_300_800)
+    request = mpb.RecordMeterReadingsRequest(readings=[
+        mpb.MeterReading(asset="assets/a1", register="mono_impressions", value="1"),
+        mpb.MeterReading(asset="assets/a1", register="mono_impressions", value="2", read_time=beyond_9999)])
+    code, fields_named = _refusal(stub.RecordMeterReadings, request)
+    assert (code, fields_named) == (grpc.StatusCode.INVALID_ARGUMENT, ["readings[1].read_time"])
+
+
+def test_many_violations_are_reported_up_to_a_bound(fleet):
+    stub = pb_grpc.FleetServiceStub(fleet.channel)
+    code, fields_named = _refusal(stub.BatchGetAssets, pb.BatchGetAssetsRequest(names=["x" * 2000] * 100))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert fields_named == [f"names[{i}]" for i in range(20)]
+
+
+def _event(index: int) -> dpb.DiagnosticEvent:
+    return dpb.DiagnosticEvent(source="limits", source_event_id=str(index), asset="assets/a1", redfish_event="{}")
+
+
+_SERVICE_NAMES = {"fleet": "fleetops.fleet.v1.FleetService", "maintenance": "fleetops.maintenance.v1.MaintenanceService"}
+
+
+def _rpc(handle, method: MethodDescriptor):
+    """A callable for any method of the service, and its request class."""
+    request_class = message_factory.GetMessageClass(method.input_type)
+    call = handle.channel.unary_unary(
+        f"/{method.containing_service.full_name}/{method.name}", request_serializer=request_class.SerializeToString,
+        response_deserializer=message_factory.GetMessageClass(method.output_type).FromString)
+    return call, request_class
+
+
+@pytest.mark.parametrize(("service", "method", "field", "cap", "item"), [
+    ("fleet", "BatchGetAssets", "names", 1000, lambda i: f"assets/a{i}"),
+    ("fleet", "GetUsage", "assets", 1000, lambda i: f"assets/a{i}"),
+    ("fleet", "RecordMeterReadings", "readings", MAX_READINGS_PER_BATCH,
+     lambda i: mpb.MeterReading(asset="assets/a1", register="r", value=str(i))),
+    ("maintenance", "ListDowntimeIntervals", "assets", 1000, lambda i: f"assets/a{i}"),
+    ("maintenance", "IngestDiagnostics", "events", MAX_EVENTS_PER_BATCH, _event),
+])
+def test_batch_over_its_cap_is_refused_naming_the_field(suite, service, method, field, cap, item):
+    descriptor = descriptor_pool.Default().FindServiceByName(_SERVICE_NAMES[service]).methods_by_name[method]
+    call, request_class = _rpc(suite[service], descriptor)
+    request = request_class()
+    getattr(request, field).extend([item(i) for i in range(cap + 1)])
+    code, fields_named = _refusal(call, request)
+    assert (code, fields_named) == (grpc.StatusCode.INVALID_ARGUMENT, [field])
+
+
+def _list_methods_with_page_size() -> list:
+    from services.fleet.main import DEFINITION as FLEET
+    from services.invoicing.main import DEFINITION as INVOICING
+    from services.maintenance.main import DEFINITION as MAINTENANCE
+    params = []
+    for service, definition in (("fleet", FLEET), ("maintenance", MAINTENANCE), ("invoicing", INVOICING)):
+        for full_name in definition.grpc_services:
+            for method in descriptor_pool.Default().FindServiceByName(full_name).methods:
+                if "page_size" in method.input_type.fields_by_name:
+                    params.append(pytest.param(service, method, id=f"{service}-{method.name}"))
+    return params
+
+
+@pytest.mark.parametrize(("service", "method"), _list_methods_with_page_size())
+def test_every_list_refuses_a_negative_page_size(suite, service, method):
+    call, request_class = _rpc(suite[service], method)
+    code, fields_named = _refusal(call, request_class(page_size=-1))
+    assert (code, fields_named) == (grpc.StatusCode.INVALID_ARGUMENT, ["page_size"])
+
+
+def test_page_size_above_the_maximum_is_lowered_to_it(fleet):
+    stub = pb_grpc.FleetServiceStub(fleet.channel)
+    parent = stub.CreateCustomer(pb.CreateCustomerRequest(customer_id=unique("group"), customer=_customer()))
+    for _ in range(3):
+        stub.CreateCustomer(pb.CreateCustomerRequest(customer_id=unique("member"),
+                                                     customer=_customer(parent_customer=parent.name)))
+    listed = stub.ListCustomers(pb.ListCustomersRequest(parent_customer=parent.name, page_size=MAX_PAGE_SIZE * 10))
+    assert len(listed.customers) == 3 and listed.next_page_token == ""
