@@ -33,6 +33,10 @@ class SlaStatus(StrEnum):
     MET = "met"
 
 
+# Beyond a year a target promises nothing; it also keeps the seconds within the column's integer.
+MAX_TARGET = timedelta(days=366)
+
+
 @dataclass(frozen=True)
 class SlaTier:
     name: str
@@ -44,6 +48,9 @@ class SlaTier:
         violations = []
         if self.response_target <= timedelta(0):
             violations.append(FieldViolation("sla_tier.response_target", "must be positive"))
+        for field, target in (("response_target", self.response_target), ("resolution_target", self.resolution_target)):
+            if target > MAX_TARGET:
+                violations.append(FieldViolation(f"sla_tier.{field}", f"must be at most {MAX_TARGET.days} days"))
         if self.resolution_target < self.response_target:
             violations.append(FieldViolation("sla_tier.resolution_target",
                                              "must not be shorter than the response target"))

@@ -1,0 +1,51 @@
+"""What the fuzzer found, one focused test per class of bug, so that each stays fixed even if the
+fuzzer's random choices stop reaching it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import grpc
+import pytest
+from fleetops.maintenance.v1 import diagnostics_pb2 as dpb
+from fleetops.maintenance.v1 import maintenance_service_pb2 as pb
+from fleetops.maintenance.v1 import maintenance_service_pb2_grpc as pb_grpc
+from fleetops.maintenance.v1 import resources_pb2 as res
+from google.protobuf import duration_pb2
+
+from tests.fleet.fleet_factory import unique
+from tests.maintenance.maintenance_factory import Devices, alert_row, when
+from tests.runtime.test_runtime_edge import rich_error
+
+
+def _duration(value: timedelta) -> duration_pb2.Duration:
+    duration = duration_pb2.Duration()
+    duration.FromTimedelta(value)
+    return duration
+
+
+def test_event_with_a_malformed_asset_id_is_rejected_alone(fleet, maintenance):
+    """The fleet service refuses `assets/A1` outright; ingestion used to pass it on and fail the batch."""
+    devices = Devices(fleet.channel, maintenance.channel)
+    printer = devices.asset()
+    response = devices.ingest(devices.event("assets/Not_An_Id", when(1), printer_alert=alert_row()),
+                              devices.event(printer, when(1), printer_alert=alert_row()))
+    assert [r.outcome for r in response.results] == [dpb.INGEST_OUTCOME_REJECTED, dpb.INGEST_OUTCOME_ACCEPTED]
+    assert "assets/Not_An_Id" in response.results[0].reason
+
+
+@pytest.mark.parametrize("field", ["response_target", "resolution_target"])
+def test_sla_target_beyond_a_year_is_refused_not_overflowing_the_column(maintenance, field):
+    """A 10,000-year target overflowed PostgreSQL's integer seconds column (INTERNAL)."""
+    stub = pb_grpc.MaintenanceServiceStub(maintenance.channel)
+    targets = {"response_target": timedelta(hours=4), "resolution_target": timedelta(days=2)}
+    targets[field] = timedelta(days=3_652_425)
+    policy_id = unique("sla")
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.CreateSlaPolicy(pb.CreateSlaPolicyRequest(sla_policy_id=policy_id, sla_policy=res.SlaPolicy(
+            **{name: _duration(value) for name, value in targets.items()})))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert f"sla_policy.{field}" in [name for name, _ in rich_error(caught.value)[0]]
+    with pytest.raises(grpc.RpcError) as missing:
+        stub.GetSlaPolicy(pb.GetSlaPolicyRequest(name=f"slaPolicies/{policy_id}"))
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
