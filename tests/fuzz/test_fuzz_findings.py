@@ -7,6 +7,10 @@ from datetime import timedelta
 
 import grpc
 import pytest
+from fleetops.fleet.v1 import fleet_service_pb2 as fleet_pb
+from fleetops.fleet.v1 import fleet_service_pb2_grpc as fleet_grpc
+from fleetops.fleet.v1 import meters_pb2 as meters_pb
+from fleetops.fleet.v1 import resources_pb2 as fleet_res
 from fleetops.maintenance.v1 import diagnostics_pb2 as dpb
 from fleetops.maintenance.v1 import maintenance_service_pb2 as pb
 from fleetops.maintenance.v1 import maintenance_service_pb2_grpc as pb_grpc
@@ -14,7 +18,7 @@ from fleetops.maintenance.v1 import resources_pb2 as res
 from google.protobuf import duration_pb2
 
 from tests.fleet.fleet_factory import unique
-from tests.maintenance.maintenance_factory import Devices, alert_row, when
+from tests.maintenance.maintenance_factory import Devices, alert_row, stamp, when
 from tests.runtime.test_runtime_edge import rich_error
 
 
@@ -49,3 +53,27 @@ def test_sla_target_beyond_a_year_is_refused_not_overflowing_the_column(maintena
     with pytest.raises(grpc.RpcError) as missing:
         stub.GetSlaPolicy(pb.GetSlaPolicyRequest(name=f"slaPolicies/{policy_id}"))
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def _device_model(**fields) -> fleet_res.DeviceModel:
+    fields.setdefault("registers", [fleet_res.MeterRegister(code="mono_impressions")])
+    return fleet_res.DeviceModel(device_class=fleet_res.DEVICE_CLASS_PRINTER, maker="Ricoh", display_name="IM", **fields)
+
+
+def _refused_field(call, request) -> str:
+    with pytest.raises(grpc.RpcError) as caught:
+        call(request)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    return rich_error(caught.value)[0][0][0]
+
+
+@pytest.mark.parametrize("value", ["0.00001", "1e-7", "1e14", "1e999999"])
+def test_counter_value_finer_or_larger_than_its_column_is_refused(fleet, value):
+    """Counters are stored scaled by 10^4 in a 64-bit integer: 1e-7 and 1e999999 were INTERNAL."""
+    stub = fleet_grpc.FleetServiceStub(fleet.channel)
+    assert _refused_field(stub.CreateDeviceModel, fleet_pb.CreateDeviceModelRequest(
+        device_model_id=unique("model"), device_model=_device_model(expected_life_counter=value))
+    ) == "device_model.expected_life_counter"
+    assert _refused_field(stub.RecordMeterReset, meters_pb.RecordMeterResetRequest(reset=meters_pb.MeterReset(
+        asset="assets/a1", register="mono_impressions", reset_time=stamp(when(1)), value_before=value,
+        value_after="0"))) == "reset.value_before"

@@ -49,8 +49,6 @@ def _parse_reading(index: int, message: mpb.MeterReading) -> _Parsed:
     if not message.HasField("read_time"):
         raise InvalidArgument.field(prefix + "read_time", "is required")
     value = parse_decimal(message.value, prefix + "value")
-    if value != value.quantize(Decimal("0.0001")):
-        raise InvalidArgument.field(prefix + "value", "has more than 4 decimal places")
     source = _SOURCE_FROM_PROTO.get(message.source, ReadingSource.DEVICE)
     return _Parsed(index, asset_id, message.register, Reading(from_timestamp(message.read_time), value), source)
 

@@ -21,6 +21,10 @@ from decimal import Decimal, InvalidOperation
 from services.runtime.errors import InvalidArgument
 
 MAX_READINGS_PER_BATCH = 10_000
+# Counter values are stored as integers scaled by 10^4: four decimals, and below 10^14 to fit 64 bits.
+METER_DECIMALS = 4
+MAX_METER_VALUE = Decimal(10) ** 14
+_METER_STEP = Decimal(1).scaleb(-METER_DECIMALS)
 DEFAULT_READ_TOLERANCE = timedelta(hours=24)
 DEFAULT_AVERAGE_WINDOW = timedelta(days=30)
 _ONE_DAY_SECONDS = Decimal(86_400)
@@ -82,8 +86,10 @@ def parse_decimal(text: str, field_path: str, *, allow_empty: bool = False) -> D
         value = Decimal(text)
     except InvalidOperation:
         raise InvalidArgument.field(field_path, f"must be a decimal number, got {text!r}") from None
-    if not value.is_finite() or value < 0:
-        raise InvalidArgument.field(field_path, "must be a finite, non-negative decimal")
+    if not value.is_finite() or value < 0 or value >= MAX_METER_VALUE:
+        raise InvalidArgument.field(field_path, "must be a finite, non-negative decimal below 10^14")
+    if value != value.quantize(_METER_STEP):
+        raise InvalidArgument.field(field_path, f"has more than {METER_DECIMALS} decimal places")
     return value
 
 
