@@ -16,6 +16,7 @@ from fleetops.maintenance.v1 import maintenance_service_pb2 as pb
 from fleetops.maintenance.v1 import maintenance_service_pb2_grpc as pb_grpc
 from fleetops.maintenance.v1 import resources_pb2 as res
 from google.protobuf import duration_pb2
+from google.type import money_pb2
 
 from tests.fleet.fleet_factory import unique
 from tests.maintenance.maintenance_factory import Devices, alert_row, stamp, when
@@ -77,3 +78,16 @@ def test_counter_value_finer_or_larger_than_its_column_is_refused(fleet, value):
     assert _refused_field(stub.RecordMeterReset, meters_pb.RecordMeterResetRequest(reset=meters_pb.MeterReset(
         asset="assets/a1", register="mono_impressions", reset_time=stamp(when(1)), value_before=value,
         value_after="0"))) == "reset.value_before"
+
+
+@pytest.mark.parametrize("price", [money_pb2.Money(currency_code="JPY", units=1, nanos=1),
+                                   money_pb2.Money(currency_code="JPY", units=10**17)])
+def test_device_model_price_finer_or_larger_than_its_column_is_refused(fleet, price):
+    """Prices are stored scaled by 10^6 in a 64-bit integer: nanos=1 and 10^17 yen were INTERNAL."""
+    stub = fleet_grpc.FleetServiceStub(fleet.channel)
+    model_id = unique("model")
+    assert _refused_field(stub.CreateDeviceModel, fleet_pb.CreateDeviceModelRequest(
+        device_model_id=model_id, device_model=_device_model(list_price=price))) == "device_model.list_price"
+    with pytest.raises(grpc.RpcError) as missing:
+        stub.GetDeviceModel(fleet_pb.GetDeviceModelRequest(name=f"deviceModels/{model_id}"))
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND

@@ -15,8 +15,9 @@ from services.fleet.domain.device_models import (DeviceClass, DeviceModelDetails
                                                  validate_device_model)
 from services.fleet.domain.meters import parse_decimal
 from services.fleet.domain.sites import SiteDetails, validate_site
-from services.fleet.store import CustomerRow, DeviceModelRow, LocationRow, SiteRow
+from services.fleet.store import MONEY_SCALE, CustomerRow, DeviceModelRow, LocationRow, SiteRow
 from services.runtime.crud import Collection
+from services.runtime.errors import InvalidArgument
 from services.runtime.proto_values import money_from_proto, money_to_proto
 from services.runtime.resources import NamePattern, etag_for, to_timestamp
 from services.runtime.scoping import CustomerOwned, check_customer, shared
@@ -25,6 +26,9 @@ CUSTOMERS = NamePattern("customers/{customer}")
 SITES = NamePattern("customers/{customer}/sites/{site}")
 LOCATIONS = NamePattern("customers/{customer}/sites/{site}/locations/{location}")
 DEVICE_MODELS = NamePattern("deviceModels/{device_model}")
+# Prices are stored as integers scaled by 10^MONEY_SCALE: below 10^12 they fit 64 bits.
+_MAX_PRICE = Decimal(10) ** 12
+_PRICE_STEP = Decimal(1).scaleb(-MONEY_SCALE)
 
 DEVICE_CLASS_FROM_PROTO = {res.DEVICE_CLASS_PRINTER: DeviceClass.PRINTER, res.DEVICE_CLASS_FORKLIFT: DeviceClass.FORKLIFT,
                            res.DEVICE_CLASS_SERVER: DeviceClass.SERVER}
@@ -154,6 +158,14 @@ def device_model_to_proto(row: DeviceModelRow) -> res.DeviceModel:
         **capability, **_stamps(row))
 
 
+def _price(message: res.DeviceModel, name: str, prefix: str) -> tuple[Decimal, str]:
+    """A list or lease price, no more exact than its column keeps it (and small enough to fit it)."""
+    amount, currency = money_from_proto(getattr(message, name), prefix + name)
+    if abs(amount) >= _MAX_PRICE or amount != amount.quantize(_PRICE_STEP):
+        raise InvalidArgument.field(prefix + name, f"must be below 10^12 with at most {MONEY_SCALE} decimals")
+    return amount, currency
+
+
 def write_device_model(session: Session, row: DeviceModelRow, message: res.DeviceModel, fields: set[str]) -> None:
     prefix = "device_model."
     block = message.WhichOneof("capabilities")
@@ -163,8 +175,8 @@ def write_device_model(session: Session, row: DeviceModelRow, message: res.Devic
                  for i, r in enumerate(message.registers)]
     for i, r in enumerate(message.registers):
         parse_decimal(r.backward_jitter_tolerance, f"{prefix}registers[{i}].backward_jitter_tolerance", allow_empty=True)
-    prices = {name: money_from_proto(getattr(message, name), prefix + name)
-              for name in ("list_price", "monthly_lease_cost") if message.HasField(name)}
+    prices = {name: _price(message, name, prefix) for name in ("list_price", "monthly_lease_cost")
+              if message.HasField(name)}
     details = DeviceModelDetails(
         device_class=DEVICE_CLASS_FROM_PROTO.get(message.device_class), maker=message.maker,
         display_name=message.display_name, capability_class=DeviceClass(block.upper()) if block else None,
