@@ -174,7 +174,7 @@ def _caller(channel: grpc.Channel, method: MethodDescriptor, acknowledged: Calla
                 acknowledged()
                 turns.release()
         finally:
-            turns.release(len(sent))  # a stream that ended early must not leave the sender waiting
+            turns.release(len(sent) + 1)  # a stream that ended early must not leave the sender waiting
 
     return call
 
