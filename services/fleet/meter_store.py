@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, insert, select, tuple_
+from sqlalchemy import and_, func, insert, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from services.fleet.domain.meters import Reading, Reset
+from services.fleet.domain.meters import (CounterState, Reading, RegisterRules, Reset, Timeline, estimate_window_start,
+                                          walk)
 from services.fleet.store import AssetRow, DeviceModelRow, MeterLatestRow, MeterReadingRow, MeterResetRow
 from services.runtime.db import upsert
 
@@ -33,13 +35,27 @@ def asset_registers(session: Session, asset_ids: Iterable[str], *, lock: bool = 
     return {r.id: (r.device_model_id, models[r.device_model_id]) for r in rows}
 
 
-def latest_readings(session: Session, pairs: set[Pair]) -> dict[Pair, Reading]:
-    found: dict[Pair, Reading] = {}
+@dataclass(frozen=True, slots=True)
+class StoredReading:
+    reading: Reading
+    state: CounterState
+
+
+def _state_of(row) -> CounterState:
+    return CounterState(row.consumed, row.high_water, row.rollovers, row.resets)
+
+
+def state_columns(state: CounterState) -> dict:
+    return dict(consumed=state.consumed, high_water=state.high_water, rollovers=state.rollovers, resets=state.resets)
+
+
+def latest_readings(session: Session, pairs: set[Pair]) -> dict[Pair, StoredReading]:
+    found: dict[Pair, StoredReading] = {}
     ordered = sorted(pairs)
     for offset in range(0, len(ordered), _CHUNK):
         rows = session.scalars(select(MeterLatestRow).where(
             tuple_(MeterLatestRow.asset_id, MeterLatestRow.register).in_(ordered[offset:offset + _CHUNK])))
-        found.update({(r.asset_id, r.register): Reading(r.read_time, r.value) for r in rows})
+        found.update({(r.asset_id, r.register): StoredReading(Reading(r.read_time, r.value), _state_of(r)) for r in rows})
     return found
 
 
@@ -75,16 +91,38 @@ def resets_of(session: Session, pairs: set[Pair]) -> dict[Pair, list[Reset]]:
     return found
 
 
-def insert_readings(session: Session, rows: list[dict], latest: dict[Pair, Reading]) -> None:
-    """Inserts the accepted readings and moves each pair's latest reading forward (`latest` holds
-    what this batch has made the latest)."""
+def insert_readings(session: Session, rows: list[dict], latest: dict[Pair, StoredReading]) -> None:
+    """Inserts the accepted readings (with their counter states) and moves each pair's latest reading
+    forward (`latest` holds what this batch has made the latest)."""
     if not rows:
         return
     session.execute(insert(MeterReadingRow), rows)
     touched = {(r["asset_id"], r["register"]) for r in rows}
     upsert(session, MeterLatestRow.__table__, [
-        dict(asset_id=a, register=g, read_time=latest[(a, g)].read_time, value=latest[(a, g)].value)
-        for a, g in sorted(touched)], ["asset_id", "register"])
+        dict(asset_id=a, register=g, read_time=latest[(a, g)].reading.read_time, value=latest[(a, g)].reading.value,
+             **state_columns(latest[(a, g)].state)) for a, g in sorted(touched)], ["asset_id", "register"])
+
+
+def restate(session: Session, pair: Pair, since: datetime, rules: RegisterRules) -> None:
+    """Recomputes the stored counter states of the pair's readings from `since` on, after a reading
+    arrived late or a reset was recorded there (appending in time order never needs this)."""
+    asset_id, register = pair
+    of_pair = and_(MeterReadingRow.asset_id == asset_id, MeterReadingRow.register == register)
+    previous = session.execute(select(MeterReadingRow).where(of_pair, MeterReadingRow.read_time < since)
+                               .order_by(MeterReadingRow.read_time.desc()).limit(1)).scalars().first()
+    state, after = (_state_of(previous), previous.read_time) if previous else (CounterState(), None)
+    later = session.execute(select(MeterReadingRow.read_time, MeterReadingRow.value).where(
+        of_pair, MeterReadingRow.read_time >= since).order_by(MeterReadingRow.read_time)).all()
+    if not later:
+        return
+    readings = [Reading(read_time, value) for read_time, value in later]
+    states = walk(state, after, readings, resets_of(session, {pair}).get(pair, []), rules)
+    session.execute(update(MeterReadingRow), [
+        dict(asset_id=asset_id, register=register, read_time=r.read_time, **state_columns(s))
+        for r, s in zip(readings, states, strict=True)])
+    session.execute(update(MeterLatestRow).where(
+        MeterLatestRow.asset_id == asset_id, MeterLatestRow.register == register,
+        MeterLatestRow.read_time == readings[-1].read_time).values(**state_columns(states[-1])))
 
 
 def readings_between(session: Session, asset_ids: list[str], register: str, start: datetime,
@@ -106,4 +144,59 @@ def readings_between(session: Session, asset_ids: list[str], register: str, star
         .order_by(MeterReadingRow.asset_id, MeterReadingRow.read_time))
     for asset_id, read_time, value in [*baselines, *window]:
         found[asset_id].append(Reading(read_time, value))
+    return found
+
+
+def usage_timelines(session: Session, asset_ids: list[str], register: str, moments: tuple[datetime, ...],
+                    tolerance: timedelta, window: timedelta) -> dict[str, Timeline]:
+    """Per asset, the stored readings that an endpoint at each of `moments` needs (see `Timeline`),
+    found by index lookups: a few rows per asset, however long the period or history."""
+    reading = MeterReadingRow
+
+    def bound(moment: datetime, before: bool):
+        aggregate, condition = ((func.max, reading.read_time <= moment) if before
+                                else (func.min, reading.read_time > moment))
+        return (select(aggregate(reading.read_time)).where(
+            reading.asset_id == AssetRow.id, reading.register == register, condition).scalar_subquery())
+
+    bounds = select(AssetRow.id.label("asset_id"), *(
+        bound(moment, before).label(f"t{i}{int(before)}") for i, moment in enumerate(moments) for before in (True, False)
+    )).where(AssetRow.id.in_(asset_ids)).subquery()
+    found = _stored_rows(session, register, select(bounds))
+    window_starts: dict[datetime, list[str]] = defaultdict(list)
+    for asset_id, rows in found.items():
+        for moment in moments:
+            before = max((t for t in rows if t <= moment), default=None)
+            after = min((t for t in rows if t > moment), default=None)
+            start = estimate_window_start(moment, before, after, tolerance, window)
+            if start is not None:
+                window_starts[start].append(asset_id)
+    for start, ids in window_starts.items():
+        first = (select(func.min(reading.read_time)).where(
+            reading.asset_id == AssetRow.id, reading.register == register, reading.read_time >= start)
+            .scalar_subquery())
+        instants = select(AssetRow.id, first.label("t")).where(AssetRow.id.in_(ids))
+        for asset_id, rows in _stored_rows(session, register, instants).items():
+            found[asset_id].update(rows)
+    timelines = {}
+    for asset_id, rows in found.items():
+        ordered = sorted(rows.items())
+        timelines[asset_id] = Timeline.of_states([r for _, (r, _) in ordered], [s for _, (_, s) in ordered])
+    return timelines
+
+
+def _stored_rows(session: Session, register: str, instants) -> dict[str, dict[datetime, tuple[Reading, CounterState]]]:
+    """The readings at the times that the query `instants` (asset id, read times...) names, by asset and time."""
+    keys = {(row[0], t) for row in session.execute(instants) for t in row[1:] if t is not None}
+    found: dict[str, dict[datetime, tuple[Reading, CounterState]]] = defaultdict(dict)
+    ordered = sorted(keys)
+    for offset in range(0, len(ordered), _CHUNK):
+        chunk = ordered[offset:offset + _CHUNK]
+        rows = session.execute(select(MeterReadingRow.asset_id, MeterReadingRow.read_time, MeterReadingRow.value,
+                                      MeterReadingRow.consumed, MeterReadingRow.high_water, MeterReadingRow.rollovers,
+                                      MeterReadingRow.resets).where(
+            MeterReadingRow.register == register,
+            tuple_(MeterReadingRow.asset_id, MeterReadingRow.read_time).in_(chunk)))
+        for row in rows:
+            found[row.asset_id][row.read_time] = (Reading(row.read_time, row.value), _state_of(row))
     return found

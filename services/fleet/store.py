@@ -115,7 +115,18 @@ class AssetMoveRow(Base):
     reason: Mapped[str] = mapped_column(String(500), default="")
 
 
-class MeterReadingRow(Base):
+class CounterStateColumns:
+    """The register's `CounterState` after a reading: usage since the first reading (continuous across
+    rollovers, resets and jitter), the high-water mark, rollovers and resets passed. With it stored,
+    a period's usage is the difference of two boundary readings found by key, not a walk."""
+
+    consumed: Mapped[Decimal] = mapped_column(ScaledDecimal(METER_SCALE))
+    high_water: Mapped[Decimal] = mapped_column(ScaledDecimal(METER_SCALE))
+    rollovers: Mapped[int] = mapped_column(Integer)
+    resets: Mapped[int] = mapped_column(Integer)
+
+
+class MeterReadingRow(CounterStateColumns, Base):
     __tablename__ = "meter_readings"
     asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), primary_key=True)
     register: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -125,9 +136,9 @@ class MeterReadingRow(Base):
     record_time: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
 
 
-class MeterLatestRow(Base):
-    """The latest reading per asset and register, kept beside the readings so that judging a new
-    reading is a key lookup, not a search of the asset's whole history."""
+class MeterLatestRow(CounterStateColumns, Base):
+    """The latest reading per asset and register and the state after it, kept beside the readings so
+    that judging and accumulating a new reading are key lookups, not a search of the asset's history."""
 
     __tablename__ = "meter_latest"
     asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), primary_key=True)

@@ -7,6 +7,7 @@ import pytest
 from fleetops.fleet.v1 import meters_pb2 as mpb
 
 from tests.fleet.fleet_factory import Fleet, at, stamp
+from tests.runtime.test_runtime_edge import rich_error
 
 ACCEPTED, DUPLICATE, REJECTED = (mpb.READING_OUTCOME_ACCEPTED, mpb.READING_OUTCOME_DUPLICATE,
                                  mpb.READING_OUTCOME_REJECTED)
@@ -120,3 +121,45 @@ def test_usage_of_unknown_asset_is_not_found(fleet):
         f.stub.GetUsage(mpb.GetUsageRequest(assets=["assets/ghost"], register="mono_impressions",
                                             start_time=stamp(at(1)), end_time=stamp(at(2))))
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_usage_is_the_same_whatever_order_readings_arrive_in(fleet):
+    f = Fleet(fleet.channel)
+    readings = [(at(1), "9999000"), (at(5), "9999500"), (at(8), "9999497"), (at(12), "300"), (at(20), "1300"),
+                (at(26), "2000")]
+    in_order, shuffled = f.printer(jitter="5"), f.printer(jitter="5")
+    assert f.read(in_order, *readings).accepted_count == 6
+    for index in (5, 0, 3, 1, 4, 2):  # each late reading lands between two stored ones
+        assert f.read(shuffled, readings[index]).results[0].outcome == ACCEPTED
+    for printer in (in_order, shuffled):
+        # 9,999,000 -> 9,999,500 (500); 9,999,497 is jitter (0); wraps to 300 (500 + 300); -> 1,300 (1,000); -> 2,000 (700)
+        whole = f.usage(printer, at(1), at(26))
+        assert (whole.quantity, whole.rollovers) == (str(500 + 800 + 1000 + 700), 1)
+        assert f.usage(printer, at(8), at(12)).quantity == "800"
+        assert f.usage(printer, at(5), at(20)).quantity == str(800 + 1000)
+
+
+def test_reset_recorded_after_later_readings_counts_as_if_recorded_in_time(fleet):
+    f = Fleet(fleet.channel)
+    on_time, late = f.printer(), f.printer()
+    reset = dict(register="mono_impressions", reset_time=stamp(at(15)), value_before="2200", value_after="0")
+    f.read(on_time, (at(1), "1000"), (at(10), "2000"))
+    f.stub.RecordMeterReset(mpb.RecordMeterResetRequest(reset=mpb.MeterReset(asset=on_time.name, **reset)))
+    f.read(on_time, (at(20), "2500"), (at(31), "2600"))
+    f.read(late, (at(1), "1000"), (at(10), "2000"), (at(20), "2500"), (at(31), "2600"))
+    assert f.usage(late, at(1), at(31)).quantity == "1600"  # one board, no reset known yet
+    f.stub.RecordMeterReset(mpb.RecordMeterResetRequest(reset=mpb.MeterReset(asset=late.name, **reset)))
+    for printer in (on_time, late):
+        # 1,000 -> 2,000 -> 2,200 at the swap (1,200), then 0 -> 2,500 -> 2,600 on the new board (2,600)
+        usage = f.usage(printer, at(1), at(31))
+        assert (usage.quantity, usage.resets) == (str(1200 + 2600), 1)
+        assert f.usage(printer, at(20), at(31)).quantity == "100"
+
+
+def test_rollover_finer_than_a_reading_is_refused(fleet):
+    f = Fleet(fleet.channel)
+    with pytest.raises(grpc.RpcError) as caught:
+        f.printer_model(rollover_at="99999.99999")
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [field for field, _ in rich_error(caught.value)[0]] == ["device_model.registers[0].rollover_at",
+                                                                   "device_model.registers[1].rollover_at"]

@@ -13,11 +13,11 @@ from sqlalchemy.orm import Session
 from services.fleet.api.assets import ASSET_COLLECTION, ASSETS, check_assets_visible
 from services.fleet.api.catalog import register_specs
 from services.fleet.domain.meters import (DEFAULT_AVERAGE_WINDOW, DEFAULT_READ_TOLERANCE, MAX_READINGS_PER_BATCH,
-                                          Assessment, EndpointKind, Reading, ReadingSource, RegisterRules,
-                                          Verdict, assess, build_timeline, parse_decimal, plain,
-                                          usage_between)
-from services.fleet.meter_store import (asset_registers, insert_readings, latest_readings, neighbours, readings_at,
-                                        readings_between, resets_of)
+                                          Assessment, CounterState, EndpointKind, Reading, ReadingSource,
+                                          RegisterRules, Timeline, Verdict, assess, parse_decimal, plain,
+                                          usage_between, walk)
+from services.fleet.meter_store import (StoredReading, asset_registers, insert_readings, latest_readings, neighbours,
+                                        readings_at, resets_of, restate, state_columns, usage_timelines)
 from services.fleet.store import MeterReadingRow, MeterResetRow
 from services.runtime.audit import note_change, note_changes
 from services.runtime.errors import InvalidArgument, NotFound
@@ -30,6 +30,7 @@ _SOURCE_FROM_PROTO = {mpb.READING_SOURCE_DEVICE: ReadingSource.DEVICE, mpb.READI
 _SOURCE_TO_PROTO = {v.value: k for k, v in _SOURCE_FROM_PROTO.items()}
 _OUTCOME = {Verdict.ACCEPTED: mpb.READING_OUTCOME_ACCEPTED, Verdict.DUPLICATE: mpb.READING_OUTCOME_DUPLICATE,
             Verdict.REJECTED: mpb.READING_OUTCOME_REJECTED}
+_NO_READINGS = Timeline([], [], [], [])
 _KIND = {EndpointKind.ACTUAL: mpb.ENDPOINT_KIND_ACTUAL, EndpointKind.ESTIMATED: mpb.ENDPOINT_KIND_ESTIMATED,
          EndpointKind.NO_DATA: mpb.ENDPOINT_KIND_NO_DATA}
 
@@ -115,26 +116,37 @@ class MeterMethods:
         resets = resets_of(session, pairs)
         batch_at: dict[tuple[str, str, datetime], Decimal] = {}
         accepted_rows: list[dict] = []
+        restate_since: dict[tuple[str, str], datetime] = {}  # pairs that got a reading before their latest
         for p in sorted(valid, key=lambda p: (p.asset_id, p.register, p.reading.read_time)):
             pair = (p.asset_id, p.register)
             key = (*pair, p.reading.read_time)
             same_time = batch_at.get(key, stored_at[key].value if key in stored_at else None)
             last = latest.get(pair)
-            if last is None or p.reading.read_time > last.read_time:
-                before, after = last, None
+            appended = last is None or p.reading.read_time > last.reading.read_time
+            if appended:
+                before, after = (last.reading if last else None), None
             else:
                 before, after = neighbours(session, pair, p.reading.read_time)
             verdict: Assessment = assess(p.reading, before, after, resets.get(pair, []), rules_of[pair], same_time)
             results[p.index] = mpb.ReadingResult(index=p.index, outcome=_OUTCOME[verdict.verdict],
                                                  reason=verdict.reason, rollover=verdict.rollover,
                                                  field=f"readings[{p.index}].value" if verdict.reason else "")
-            if verdict.verdict is Verdict.ACCEPTED:
-                batch_at[key] = p.reading.value
-                if last is None or p.reading.read_time > last.read_time:
-                    latest[pair] = p.reading
-                accepted_rows.append(dict(asset_id=p.asset_id, register=p.register, read_time=p.reading.read_time,
-                                          value=p.reading.value, source=p.source.value))
+            if verdict.verdict is not Verdict.ACCEPTED:
+                continue
+            batch_at[key] = p.reading.value
+            if appended:
+                since = last.reading.read_time if last else None
+                state = walk(last.state if last else CounterState(), since, [p.reading], resets.get(pair, []),
+                             rules_of[pair])[0]
+                latest[pair] = StoredReading(p.reading, state)
+            else:
+                state = CounterState(Decimal(0), p.reading.value)  # restated below, with its neighbours
+                restate_since[pair] = min(p.reading.read_time, restate_since.get(pair, p.reading.read_time))
+            accepted_rows.append(dict(asset_id=p.asset_id, register=p.register, read_time=p.reading.read_time,
+                                      value=p.reading.value, source=p.source.value, **state_columns(state)))
         insert_readings(session, accepted_rows, latest)
+        for pair, since in sorted(restate_since.items()):
+            restate(session, pair, since, rules_of[pair])
         return results
 
     def RecordMeterReset(self, request: mpb.RecordMeterResetRequest, context) -> mpb.MeterReset:
@@ -152,8 +164,12 @@ class MeterMethods:
                 raise NotFound(reset.asset)
             if reset.register not in {r["code"] for r in assets[asset_id][1]}:
                 raise InvalidArgument.field("reset.register", f"the asset's model reports no register {reset.register!r}")
-            session.add(MeterResetRow(asset_id=asset_id, register=reset.register, reset_time=from_timestamp(reset.reset_time),
+            reset_time = from_timestamp(reset.reset_time)
+            session.add(MeterResetRow(asset_id=asset_id, register=reset.register, reset_time=reset_time,
                                       value_before=before, value_after=after, reason=reset.reason))
+            session.flush()
+            rules = {spec.code: spec.rules for spec in register_specs(assets[asset_id][1])}[reset.register]
+            restate(session, (asset_id, reset.register), reset_time, rules)
             note_change(session, reset.asset, details=f"register {reset.register}: {before} -> {after}")
             return reset
 
@@ -197,17 +213,15 @@ class MeterMethods:
             missing = [f"assets/{a}" for a in asset_ids if a not in assets]
             if missing:
                 raise NotFound(missing[0])
-            rules = {a: {s.code: s.rules for s in register_specs(assets[a][1])} for a in asset_ids}
-            readings = readings_between(session, asset_ids, request.register, start - window - tolerance,
-                                        end + tolerance)
-            resets = resets_of(session, {(a, request.register) for a in asset_ids})
+            registers = {a: {s.code for s in register_specs(assets[a][1])} for a in asset_ids}
+            unknown = next((name for name, a in zip(request.assets, asset_ids, strict=True)
+                            if request.register not in registers[a]), None)
+            if unknown is not None:
+                raise InvalidArgument.field("register", f"{unknown} reports no register {request.register!r}")
+            timelines = usage_timelines(session, asset_ids, request.register, (start, end), tolerance, window)
         usages, total = [], Decimal(0)
         for asset_name, asset_id in zip(request.assets, asset_ids, strict=True):
-            if request.register not in rules[asset_id]:
-                raise InvalidArgument.field("register", f"{asset_name} reports no register {request.register!r}")
-            timeline = build_timeline(readings.get(asset_id, []), resets.get((asset_id, request.register), []),
-                                      rules[asset_id][request.register])
-            usage = usage_between(timeline, start, end, tolerance, window)
+            usage = usage_between(timelines.get(asset_id, _NO_READINGS), start, end, tolerance, window)
             total += usage.quantity
             usages.append(mpb.AssetUsage(asset=asset_name, register=request.register, start=_endpoint(usage.start),
                                          end=_endpoint(usage.end), quantity=plain(usage.quantity),

@@ -147,9 +147,66 @@ def _reset_between(resets: Sequence[Reset], start: datetime, end: datetime) -> b
     return any(start < reset.reset_time <= end for reset in resets)
 
 
+@dataclass(frozen=True, slots=True)
+class CounterState:
+    """Where the walk through one register's readings stands after a reading: the usage counted since
+    the first reading (continuous across rollovers, resets and jitter), the highest value since the
+    last reset or wrap, and the rollovers and resets passed. The fleet stores it with every reading,
+    so the usage between two instants is the difference of two stored states."""
+
+    consumed: Decimal = Decimal(0)
+    high_water: Decimal | None = None  # None before the first reading and reset
+    rollovers: int = 0
+    resets: int = 0
+
+
+def advance(state: CounterState, reading: Reading, resets: Iterable[Reset], rules: RegisterRules) -> CounterState:
+    """The state after `reading`, given the resets (in time order) since the previous reading."""
+    consumed, high_water, rollovers, reset_count = state.consumed, state.high_water, state.rollovers, state.resets
+    for reset in resets:
+        if high_water is not None and reset.value_before > high_water:
+            consumed += reset.value_before - high_water
+        high_water = reset.value_after
+        reset_count += 1
+    if high_water is None:
+        high_water = reading.value
+    elif reading.value >= high_water:
+        consumed += reading.value - high_water
+        high_water = reading.value
+    elif high_water - reading.value > rules.backward_jitter_tolerance:
+        step = _forward_step(high_water, reading.value, rules)
+        if step is not None:  # stored readings were accepted, so only rollovers remain here
+            consumed += step[0]
+            rollovers += 1
+            high_water = reading.value
+    return CounterState(consumed, high_water, rollovers, reset_count)
+
+
+def walk(state: CounterState, after: datetime | None, readings: Sequence[Reading], resets: Sequence[Reset],
+         rules: RegisterRules) -> list[CounterState]:
+    """The states after each of `readings` (in time order), starting from `state` reached at the
+    reading at time `after` (None: before anything); `resets` in time order, later ones than `after` count."""
+    pending = [r for r in resets if after is None or r.reset_time > after]
+    states: list[CounterState] = []
+    index = 0
+    for reading in readings:
+        passed = index
+        while passed < len(pending) and pending[passed].reset_time <= reading.read_time:
+            passed += 1
+        state = advance(state, reading, pending[index:passed], rules)
+        index = passed
+        states.append(state)
+    return states
+
+
 @dataclass
 class Timeline:
-    """Cumulative consumption at each reading of one asset's register, in time order."""
+    """Cumulative consumption at readings of one asset's register, in time order.
+
+    Either every reading in a stretch of time, or (as GetUsage builds it from stored states) only
+    the readings around the instants asked about: the last one at or before each instant, the next
+    one after it and the first one of the averaging window before the last.
+    """
 
     readings: list[Reading]
     consumed: list[Decimal]
@@ -164,41 +221,27 @@ class Timeline:
         position = bisect_right(self._times, moment) - 1
         return position if position >= 0 else None
 
+    @classmethod
+    def of_states(cls, readings: Sequence[Reading], states: Sequence[CounterState]) -> Timeline:
+        return cls(list(readings), [s.consumed for s in states], [s.rollovers for s in states],
+                   [s.resets for s in states])
+
 
 def build_timeline(readings: Iterable[Reading], resets: Iterable[Reset], rules: RegisterRules) -> Timeline:
     """Walks the readings in time order, counting usage across rollovers, resets and jitter."""
     ordered = sorted(readings, key=lambda r: r.read_time)
-    pending_resets = sorted(resets, key=lambda r: r.reset_time)
-    consumed: list[Decimal] = []
-    rollovers: list[int] = []
-    reset_counts: list[int] = []
-    total, rollover_count, reset_count = Decimal(0), 0, 0
-    high_water: Decimal | None = None  # highest value since the last reset or wrap
-    reset_index = 0
-    for reading in ordered:
-        while reset_index < len(pending_resets) and pending_resets[reset_index].reset_time <= reading.read_time:
-            reset = pending_resets[reset_index]
-            if high_water is not None and reset.value_before > high_water:
-                total += reset.value_before - high_water
-            high_water = reset.value_after
-            reset_count += 1
-            reset_index += 1
-        if high_water is not None:
-            if reading.value >= high_water:
-                total += reading.value - high_water
-                high_water = reading.value
-            elif high_water - reading.value > rules.backward_jitter_tolerance:
-                step = _forward_step(high_water, reading.value, rules)
-                if step is not None:  # stored readings were accepted, so only rollovers remain here
-                    total += step[0]
-                    rollover_count += 1
-                    high_water = reading.value
-        else:
-            high_water = reading.value
-        consumed.append(total)
-        rollovers.append(rollover_count)
-        reset_counts.append(reset_count)
-    return Timeline(ordered, consumed, rollovers, reset_counts)
+    states = walk(CounterState(), None, ordered, sorted(resets, key=lambda r: r.reset_time), rules)
+    return Timeline.of_states(ordered, states)
+
+
+def estimate_window_start(moment: datetime, last_at_or_before: datetime | None, next_after: datetime | None,
+                     tolerance: timedelta, window: timedelta) -> datetime | None:
+    """Where the averaging window for an estimate at `moment` starts, when one is needed: no reading
+    within `tolerance` and an earlier reading to extrapolate (see `endpoint_at`); else None."""
+    near = [t for t in (last_at_or_before, next_after) if t is not None and abs(t - moment) <= tolerance]
+    if near or last_at_or_before is None:
+        return None
+    return last_at_or_before - window
 
 
 @dataclass(frozen=True)
