@@ -15,6 +15,7 @@ import pytest
 from fleetops.audit.v1 import audit_pb2
 from fleetops.invoicing.v1 import billing_pb2 as bpb
 from fleetops.invoicing.v1 import invoicing_service_pb2 as pb
+from prometheus_client.parser import text_string_to_metric_families
 from pypdf import PdfReader
 
 from tests.invoicing.invoicing_service_builders import fee, money, unique
@@ -131,3 +132,24 @@ def test_revenue_metrics_count_recurring_finalized_revenue_and_reach_prometheus(
     assert 'fleetops_invoicing_mrr{currency="JPY"}' in body
     assert 'fleetops_invoicing_invoices_finalized_total{document_type="invoice"}' in body
     assert 'fleetops_invoicing_billing_runs_total{result="succeeded"}' in body
+
+
+def _finalized_count(service, document_type: str) -> float:
+    body = urllib.request.urlopen(service.metrics_url, timeout=5).read().decode()
+    return next((sample.value for family in text_string_to_metric_families(body) for sample in family.samples
+                 if sample.name == "fleetops_invoicing_invoices_finalized_total"
+                 and sample.labels == {"document_type": document_type}), 0.0)
+
+
+def test_replayed_finalization_is_counted_once_on_metrics(billing, billing_service):
+    issuer = billing.issuer()
+    plan = billing.plan(fee("base", "10000"))
+    customer = f"customers/{unique('cust')}"
+    billing.contract(customer, plan, issuer, ["assets/p-1"])
+    draft = billing.execute(billing.run(date(2026, 3, 1), customer)).invoices[0]
+    before = _finalized_count(billing_service, "invoice")
+    request_id = unique("finalize")
+    first = billing.finalize(draft, request_id)
+    assert billing.finalize(draft, request_id) == first  # the replay answers as the first call did
+    assert billing.finalize(draft, request_id) == first
+    assert _finalized_count(billing_service, "invoice") == before + 1

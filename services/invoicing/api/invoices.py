@@ -9,7 +9,7 @@ from datetime import date
 
 from fleetops.invoicing.v1 import billing_pb2 as bpb
 from fleetops.invoicing.v1 import invoicing_service_pb2 as pb
-from sqlalchemy import insert, select
+from sqlalchemy import event, insert, select
 from sqlalchemy.orm import Session
 
 from services.invoicing.billing_store import next_number
@@ -108,15 +108,19 @@ class InvoiceMethods:
             if credit:
                 self._void_original(session, row, final)
             session.flush()
-            return invoice_to_proto(final, row)
+            answer = invoice_to_proto(final, row)
+            # Counted once the number is committed: not for a replayed request_id, not after a rollback.
+            event.listen(session, "after_commit", lambda _session: self._count_finalized(answer), once=True)
+            return answer
 
-        answer = self._standard.run("FinalizeInvoice", request, bpb.Invoice, finalize_invoice)
+        return self._standard.run("FinalizeInvoice", request, bpb.Invoice, finalize_invoice)
+
+    def _count_finalized(self, answer: bpb.Invoice) -> None:
         self._metrics.invoices_finalized.labels(bpb.DocumentType.Name(answer.document_type)
                                                 [len("DOCUMENT_TYPE_"):].lower()).inc()
         total = answer.total.units + answer.total.nanos / 1e9
         if total > 0:  # Prometheus counters only go up; credit notes are negative totals
             self._metrics.amount_finalized.labels(answer.total.currency_code).inc(total)
-        return answer
 
     @staticmethod
     def _void_original(session: Session, credit_row: InvoiceRow, credit_note: Invoice) -> None:
