@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import ROUND_HALF_UP, Decimal
+from time import perf_counter
 
 from services.invoicing.domain.context import RatingContext
 from services.invoicing.domain.contracts import BillingPeriod, Contract
@@ -53,6 +54,7 @@ class RatedRun:
     windows: dict[PositionKey, tuple[str, datetime]] = field(default_factory=dict)  # fleet register, window start
     contract_count: int = 0
     asset_count: int = 0
+    phase_seconds: dict[str, float] = field(default_factory=dict)  # usage, downtime, work, rating
 
     @property
     def estimated_line_count(self) -> int:
@@ -90,9 +92,13 @@ def rate_run(terms: Sequence[ContractTerms], period_start: date, policies: Mappi
                 run.windows[key] = (fleet_register, start)
                 asking.setdefault(window, []).append(asset)
     run.asset_count = len(assets_in_run)
+    clock = _PhaseClock(run.phase_seconds)
     measured = fleet.usage(asking) if asking else {}
+    clock.lap("usage")
     downtime = _downtime(terms, contexts, periods, maintenance)
+    clock.lap("downtime")
     work = _completed_work(terms, periods, maintenance)
+    clock.lap("work")
     rated: list[RatedContract] = []
     for t in terms:
         contract_id = t.contract.contract_id
@@ -102,7 +108,20 @@ def rate_run(terms: Sequence[ContractTerms], period_start: date, policies: Mappi
             contract=t.contract, plan=t.plan.version, period=periods[contract_id], usage=usage,
             downtime_seconds=downtime.get(contract_id, {}), one_offs=work.get(contract_id, ()))))
     run.invoices = consolidate(rated, policies)
+    clock.lap("rating")
     return run
+
+
+class _PhaseClock:
+    """Wall-clock seconds of consecutive phases, so a slow run shows where its time went."""
+
+    def __init__(self, into: dict[str, float]):
+        self._into, self._last = into, perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = perf_counter()
+        self._into[phase] = now - self._last
+        self._last = now
 
 
 def _record(asset: str, register: Register, usage: MeasuredUsage, already_billed: Decimal) -> UsageRecord:

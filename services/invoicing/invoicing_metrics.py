@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
@@ -27,6 +27,7 @@ class InvoicingMetrics:
     invoices_finalized: Counter
     billing_runs: Counter
     amount_finalized: Counter
+    billing_run_phase_seconds: Histogram
 
     @classmethod
     def create(cls, registry: CollectorRegistry, database: Database) -> InvoicingMetrics:
@@ -41,6 +42,11 @@ class InvoicingMetrics:
             amount_finalized=Counter("fleetops_invoicing_amount_finalized",
                                      "Totals of finalized documents by currency (credit notes count negative).",
                                      ["currency"], registry=registry),
+            billing_run_phase_seconds=Histogram(
+                "fleetops_invoicing_billing_run_phase_seconds",
+                "Wall-clock seconds of a billing run's phases: usage (fleet), downtime and work (maintenance), "
+                "rating, write (drafts).", ["phase"], registry=registry,
+                buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300)),
         )
 
 

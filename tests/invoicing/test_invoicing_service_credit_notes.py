@@ -132,6 +132,8 @@ def test_revenue_metrics_count_recurring_finalized_revenue_and_reach_prometheus(
     assert 'fleetops_invoicing_mrr{currency="JPY"}' in body
     assert 'fleetops_invoicing_invoices_finalized_total{document_type="invoice"}' in body
     assert 'fleetops_invoicing_billing_runs_total{result="succeeded"}' in body
+    for phase in ("usage", "downtime", "work", "rating", "write"):
+        assert f'fleetops_invoicing_billing_run_phase_seconds_count{{phase="{phase}"}}' in body
 
 
 def _finalized_count(service, document_type: str) -> float:

@@ -7,6 +7,7 @@ is held across a remote call; that transaction re-checks which customers are sti
 from __future__ import annotations
 
 import logging
+import time
 
 from fleetops.invoicing.v1 import billing_pb2 as bpb
 from fleetops.invoicing.v1 import invoicing_service_pb2 as pb
@@ -110,11 +111,14 @@ class BillingRunMethods:
             session.flush()
             return billing_run_to_proto(row)
 
+        started = time.perf_counter()
         try:
             answer = self._standard.run("ExecuteBillingRun", request, bpb.BillingRun, execute)
         except DomainError as error:
             self._record_failure(run_id, error)
             raise
+        for phase, seconds in {**rated.phase_seconds, "write": time.perf_counter() - started}.items():
+            self._metrics.billing_run_phase_seconds.labels(phase).observe(seconds)
         self._metrics.billing_runs.labels("succeeded").inc()
         return answer
 
