@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from pathlib import Path
 import grpc
 import sqlalchemy
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN_URL = os.environ.get("FLEETOPS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1/test")
@@ -55,12 +57,14 @@ class ServiceHandle:
 
 
 @contextlib.contextmanager
-def running_service(service: str, database_url: str, **peers: str) -> Iterator[ServiceHandle]:
-    """Runs `python -m services.<service>.main` on free ports; yields its address and process id once SERVING."""
+def running_service(service: str, database_url: str, metrics_port: int | None = None,
+                    **peers: str) -> Iterator[ServiceHandle]:
+    """Runs `python -m services.<service>.main` on free ports (or `metrics_port` for /metrics); yields its
+    address and process id once SERVING."""
     port = free_port()
     env = dict(os.environ, FLEETOPS_DEV_AUTH="1", **{
         f"{service.upper()}_DATABASE_URL": database_url, f"{service.upper()}_GRPC_PORT": str(port),
-        f"{service.upper()}_METRICS_PORT": str(free_port())},
+        f"{service.upper()}_METRICS_PORT": str(metrics_port or free_port())},
         **{f"FLEETOPS_{peer.upper()}_ADDRESS": address for peer, address in peers.items()})
     logs = ROOT / "bench" / "results" / f"{service}.log"
     logs.parent.mkdir(parents=True, exist_ok=True)
@@ -88,9 +92,9 @@ def running_service(service: str, database_url: str, **peers: str) -> Iterator[S
 
 
 @contextlib.contextmanager
-def service_process(service: str, database_url: str, **peers: str) -> Iterator[str]:
+def service_process(service: str, database_url: str, metrics_port: int | None = None, **peers: str) -> Iterator[str]:
     """Runs `python -m services.<service>.main` on free ports; yields its gRPC address once SERVING."""
-    with running_service(service, database_url, **peers) as handle:
+    with running_service(service, database_url, metrics_port, **peers) as handle:
         yield handle.address
 
 
@@ -108,3 +112,11 @@ def report(name: str, rows: list[dict]) -> None:
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}.json").write_text(json.dumps(rows, indent=2))
+
+
+def metric_samples(metrics_port: int, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """The samples called `name` on a service's /metrics, keyed by their sorted labels."""
+    with urllib.request.urlopen(f"http://localhost:{metrics_port}/metrics", timeout=10) as response:
+        body = response.read().decode()
+    return {tuple(sorted(sample.labels.items())): sample.value for family in text_string_to_metric_families(body)
+            for sample in family.samples if sample.name == name}

@@ -7,7 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, insert, select, tuple_, update
+from sqlalchemy import String, and_, any_, bindparam, func, insert, select, true, tuple_, union, union_all, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from services.fleet.domain.meters import (CounterState, Reading, RegisterRules, Reset, Timeline, estimate_window_start,
@@ -151,18 +152,8 @@ def usage_timelines(session: Session, asset_ids: list[str], register: str, momen
                     tolerance: timedelta, window: timedelta) -> dict[str, Timeline]:
     """Per asset, the stored readings that an endpoint at each of `moments` needs (see `Timeline`),
     found by index lookups: a few rows per asset, however long the period or history."""
-    reading = MeterReadingRow
-
-    def bound(moment: datetime, before: bool):
-        aggregate, condition = ((func.max, reading.read_time <= moment) if before
-                                else (func.min, reading.read_time > moment))
-        return (select(aggregate(reading.read_time)).where(
-            reading.asset_id == AssetRow.id, reading.register == register, condition).scalar_subquery())
-
-    bounds = select(AssetRow.id.label("asset_id"), *(
-        bound(moment, before).label(f"t{i}{int(before)}") for i, moment in enumerate(moments) for before in (True, False)
-    )).where(AssetRow.id.in_(asset_ids)).subquery()
-    found = _stored_rows(session, register, select(bounds))
+    found = _nearest_readings(session, register, [(asset_ids, moment, side) for moment in moments
+                                                  for side in (_AT_OR_BEFORE, _AFTER)])
     window_starts: dict[datetime, list[str]] = defaultdict(list)
     for asset_id, rows in found.items():
         for moment in moments:
@@ -171,12 +162,9 @@ def usage_timelines(session: Session, asset_ids: list[str], register: str, momen
             start = estimate_window_start(moment, before, after, tolerance, window)
             if start is not None:
                 window_starts[start].append(asset_id)
-    for start, ids in window_starts.items():
-        first = (select(func.min(reading.read_time)).where(
-            reading.asset_id == AssetRow.id, reading.register == register, reading.read_time >= start)
-            .scalar_subquery())
-        instants = select(AssetRow.id, first.label("t")).where(AssetRow.id.in_(ids))
-        for asset_id, rows in _stored_rows(session, register, instants).items():
+    if window_starts:
+        for asset_id, rows in _nearest_readings(session, register, [
+                (ids, start, _AT_OR_AFTER) for start, ids in window_starts.items()]).items():
             found[asset_id].update(rows)
     timelines = {}
     for asset_id, rows in found.items():
@@ -185,18 +173,51 @@ def usage_timelines(session: Session, asset_ids: list[str], register: str, momen
     return timelines
 
 
-def _stored_rows(session: Session, register: str, instants) -> dict[str, dict[datetime, tuple[Reading, CounterState]]]:
-    """The readings at the times that the query `instants` (asset id, read times...) names, by asset and time."""
-    keys = {(row[0], t) for row in session.execute(instants) for t in row[1:] if t is not None}
+_AT_OR_BEFORE, _AFTER, _AT_OR_AFTER = "at or before", "after", "at or after"
+Probe = tuple[list[str], datetime, str]  # (asset ids, instant, side): each asset's reading nearest the instant on that side
+_STORED = (MeterReadingRow.asset_id, MeterReadingRow.read_time, MeterReadingRow.value, MeterReadingRow.consumed,
+           MeterReadingRow.high_water, MeterReadingRow.rollovers, MeterReadingRow.resets)
+
+
+def _nearest_readings(session: Session, register: str,
+                      probes: list[Probe]) -> dict[str, dict[datetime, tuple[Reading, CounterState]]]:
+    """The readings that `probes` ask for, by asset and read time, in one statement of index lookups.
+
+    PostgreSQL: a LATERAL lookup per asset and probe (ORDER BY read_time LIMIT 1 on the primary
+    key). SQLite has no LATERAL: the read times are found by correlated min/max first, then the rows
+    by primary key (SQLite joins by nested loops on the key anyway).
+    """
+    reading = MeterReadingRow
+
+    def side_of(moment: datetime, side: str):
+        if side == _AT_OR_BEFORE:
+            return reading.read_time <= moment, reading.read_time.desc(), func.max
+        return (reading.read_time > moment if side == _AFTER else reading.read_time >= moment), reading.read_time, func.min
+
+    of_register = reading.register == register
+    if session.get_bind().dialect.name == "postgresql":
+        parts, asset_sets = [], {}
+        for ids, moment, side in probes:
+            if id(ids) not in asset_sets:  # one array parameter per list of assets, not one per asset and probe
+                asset_sets[id(ids)] = select(AssetRow.id).where(
+                    AssetRow.id == any_(bindparam(None, list(ids), type_=ARRAY(String)))).cte()
+            assets = asset_sets[id(ids)]
+            condition, order, _ = side_of(moment, side)
+            nearest = (select(*_STORED).where(reading.asset_id == assets.c.id, of_register, condition)
+                       .order_by(order).limit(1).lateral())
+            parts.append(select(nearest).select_from(assets).join(nearest, true()))
+        statement = union_all(*parts)
+    else:
+        times = []
+        for ids, moment, side in probes:
+            condition, _, aggregate = side_of(moment, side)
+            time_of = (select(aggregate(reading.read_time)).where(reading.asset_id == AssetRow.id, of_register, condition)
+                       .scalar_subquery())
+            times.append(select(AssetRow.id.label("asset_id"), time_of.label("read_time")).where(AssetRow.id.in_(ids)))
+        keys = union(*times).subquery()
+        statement = select(*_STORED).join(keys, and_(reading.asset_id == keys.c.asset_id, of_register,
+                                                     reading.read_time == keys.c.read_time))
     found: dict[str, dict[datetime, tuple[Reading, CounterState]]] = defaultdict(dict)
-    ordered = sorted(keys)
-    for offset in range(0, len(ordered), _CHUNK):
-        chunk = ordered[offset:offset + _CHUNK]
-        rows = session.execute(select(MeterReadingRow.asset_id, MeterReadingRow.read_time, MeterReadingRow.value,
-                                      MeterReadingRow.consumed, MeterReadingRow.high_water, MeterReadingRow.rollovers,
-                                      MeterReadingRow.resets).where(
-            MeterReadingRow.register == register,
-            tuple_(MeterReadingRow.asset_id, MeterReadingRow.read_time).in_(chunk)))
-        for row in rows:
-            found[row.asset_id][row.read_time] = (Reading(row.read_time, row.value), _state_of(row))
+    for row in session.execute(statement):
+        found[row.asset_id][row.read_time] = (Reading(row.read_time, row.value), _state_of(row))
     return found
