@@ -174,7 +174,8 @@ def usage_timelines(session: Session, asset_ids: list[str], register: str, momen
 
 
 _AT_OR_BEFORE, _AFTER, _AT_OR_AFTER = "at or before", "after", "at or after"
-Probe = tuple[list[str], datetime, str]  # (asset ids, instant, side): each asset's reading nearest the instant on that side
+# (asset ids, instant, side): each of the assets' reading nearest the instant on that side
+Probe = tuple[list[str], datetime, str]
 _STORED = (MeterReadingRow.asset_id, MeterReadingRow.read_time, MeterReadingRow.value, MeterReadingRow.consumed,
            MeterReadingRow.high_water, MeterReadingRow.rollovers, MeterReadingRow.resets)
 
@@ -198,10 +199,10 @@ def _nearest_readings(session: Session, register: str,
     if session.get_bind().dialect.name == "postgresql":
         parts, asset_sets = [], {}
         for ids, moment, side in probes:
-            if id(ids) not in asset_sets:  # one array parameter per list of assets, not one per asset and probe
-                asset_sets[id(ids)] = select(AssetRow.id).where(
+            if tuple(ids) not in asset_sets:  # one array parameter per set of assets, not one per asset and probe
+                asset_sets[tuple(ids)] = select(AssetRow.id).where(
                     AssetRow.id == any_(bindparam(None, list(ids), type_=ARRAY(String)))).cte()
-            assets = asset_sets[id(ids)]
+            assets = asset_sets[tuple(ids)]
             condition, order, _ = side_of(moment, side)
             nearest = (select(*_STORED).where(reading.asset_id == assets.c.id, of_register, condition)
                        .order_by(order).limit(1).lateral())
