@@ -120,3 +120,39 @@ def metric_samples(metrics_port: int, name: str) -> dict[tuple[tuple[str, str], 
         body = response.read().decode()
     return {tuple(sorted(sample.labels.items())): sample.value for family in text_string_to_metric_families(body)
             for sample in family.samples if sample.name == name}
+
+
+def cpu_seconds(database_names: list[str]) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by this script's child processes (the services, by
+    module) and by the PostgreSQL backends serving `database_names` (summed as "postgresql").
+
+    Unlike wall-clock time this barely moves when other work shares the machine's cores.
+    """
+    used: dict[str, float] = {}
+    for process in Path("/proc").glob("[0-9]*"):
+        stat = _stat_of(process)
+        if stat is not None and int(stat[1]) == os.getpid():
+            command = (process / "cmdline").read_bytes().split(b"\0")
+            name = next((part.decode() for part in command if part.startswith(b"services.")), str(process.name))
+            used[name] = used.get(name, 0.0) + _cpu_of(stat)
+    admin = sqlalchemy.create_engine(ADMIN_URL)
+    with admin.connect() as connection:
+        backends = connection.execute(sqlalchemy.text(
+            "SELECT pid FROM pg_stat_activity WHERE datname = ANY(:names)"), {"names": database_names}).scalars().all()
+    admin.dispose()
+    used["postgresql"] = sum(_cpu_of(stat) for stat in map(_stat_of, (Path(f"/proc/{pid}") for pid in backends))
+                             if stat is not None)
+    return used
+
+
+def _stat_of(process: Path) -> list[str] | None:
+    """Fields 3.. of /proc/<pid>/stat (state, ppid, ...), or None for something that is not a live process."""
+    try:
+        text = (process / "stat").read_text()
+    except OSError:  # not a process (/proc/net), or one that has just ended
+        return None
+    return text[text.rindex(")") + 2:].split()
+
+
+def _cpu_of(stat: list[str]) -> float:
+    return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime

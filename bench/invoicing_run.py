@@ -23,7 +23,9 @@ output price with take-or-pay.
 
     .venv/bin/python bench/invoicing_run.py [--assets 10000 100000] [--customers 1000]
 Prints a table and writes bench/results/invoicing_run.json. The usage share is the run's `usage`
-phase from invoicing's /metrics; GetUsage latency is fleet's server-side mean during the run.
+phase from invoicing's /metrics; GetUsage latency is fleet's server-side mean during the run. CPU
+seconds are those the three services and their PostgreSQL backends used during the run: on a shared
+machine they are a steadier measure of cost than wall-clock seconds.
 """
 
 from __future__ import annotations
@@ -50,8 +52,8 @@ from google.protobuf import timestamp_pb2
 from google.type import date_pb2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_support import (METADATA, ROOT, free_port, metric_samples, postgres_database, report,  # noqa: E402
-                           service_process)
+from bench_support import (METADATA, ROOT, cpu_seconds, free_port, metric_samples, postgres_database,  # noqa: E402
+                           report, service_process)
 
 sys.path.insert(0, str(ROOT))
 from services.fleet.store import AssetRow, CustomerRow, DeviceModelRow, SiteRow  # noqa: E402
@@ -289,10 +291,12 @@ def measure(assets: int, customers: int) -> dict:
         seed_seconds = time.perf_counter() - started
         run = stub.CreateBillingRun(pb.CreateBillingRunRequest(billing_run_id="march", billing_run=bpb.BillingRun(
             period_start=_day(PERIOD))), metadata=METADATA)
-        usage_calls_before = _get_usage(fleet_metrics)
+        databases = [sqlalchemy.make_url(url).database for url in (fleet_url, maintenance_url, invoicing_url)]
+        usage_calls_before, cpu_before = _get_usage(fleet_metrics), cpu_seconds(databases)
         started = time.perf_counter()
         executed = stub.ExecuteBillingRun(pb.ExecuteBillingRunRequest(name=run.name), metadata=METADATA, timeout=900)
         seconds = time.perf_counter() - started
+        cpu = {name: used - cpu_before.get(name, 0.0) for name, used in cpu_seconds(databases).items()}
         phases = {dict(labels)["phase"]: value for labels, value in metric_samples(
             invoicing_metrics, "fleetops_invoicing_billing_run_phase_seconds_sum").items()}
         usage_calls = [after - before for after, before in zip(_get_usage(fleet_metrics), usage_calls_before,
@@ -308,6 +312,9 @@ def measure(assets: int, customers: int) -> dict:
             "ms_per_asset": round(1000 * seconds / assets, 4),
             "usage_seconds": round(phases["usage"], 2), "usage_share": round(phases["usage"] / seconds, 3),
             **{f"{phase}_seconds": round(phases[phase], 2) for phase in ("downtime", "rating", "write")},
+            "cpu_seconds": round(sum(cpu.values()), 1),
+            "cpu_ms_per_asset": round(1000 * sum(cpu.values()) / assets, 4),
+            **{f"cpu_{name.split('.')[1] if '.' in name else name}": round(value, 1) for name, value in sorted(cpu.items())},
             "get_usage_calls": int(usage_calls[1]),
             "get_usage_mean_ms": round(1000 * usage_calls[0] / usage_calls[1], 1) if usage_calls[1] else None,
             "re_execute_seconds": round(again_seconds, 2)}
@@ -328,10 +335,11 @@ def main() -> None:
     args = parser.parse_args()
     rows = [measure(assets, args.customers) for assets in args.assets]
     if len(rows) >= 2:
-        growth = rows[-1]["ms_per_asset"] / rows[0]["ms_per_asset"]
-        for row in rows:
-            row["cost_per_asset_vs_smallest"] = round(row["ms_per_asset"] / rows[0]["ms_per_asset"], 3)
-        print(f"cost per asset grows {100 * (growth - 1):+.1f}% from {rows[0]['assets']} to {rows[-1]['assets']} assets")
+        for cost in ("ms_per_asset", "cpu_ms_per_asset"):
+            growth = rows[-1][cost] / rows[0][cost]
+            for row in rows:
+                row[f"{cost}_vs_smallest"] = round(row[cost] / rows[0][cost], 3)
+            print(f"{cost} grows {100 * (growth - 1):+.1f}% from {rows[0]['assets']} to {rows[-1]['assets']} assets")
     report("invoicing_run", rows)
 
 
