@@ -60,7 +60,6 @@ from services.fleet.store import AssetRow, CustomerRow, DeviceModelRow, SiteRow 
 from services.maintenance.store_orders import WorkOrderRow  # noqa: E402
 
 PERIOD = date(2026, 3, 1)
-PERIOD_END = date(2026, 4, 1)
 FIRST_READ = datetime(2026, 2, 28, 6, tzinfo=UTC)  # the read before the period, then one a day
 READ_DAYS = 32  # 28 Feb .. 31 Mar
 SILENT_AFTER_DAY = 27  # assets that stop reporting send their last read on 27 Mar
