@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from fleetops.fleet.v1 import meters_pb2 as mpb
+from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -220,21 +221,28 @@ class MeterMethods:
                 raise InvalidArgument.field("register", f"{unknown} reports no register {request.register!r}")
             timelines = usage_timelines(session, asset_ids, request.register, (start, end), tolerance, window)
         usages, total = [], Decimal(0)
+        stamps: dict[datetime, Timestamp] = {}  # the assets' readings mostly share their times
         for asset_name, asset_id in zip(request.assets, asset_ids, strict=True):
             usage = usage_between(timelines.get(asset_id, _NO_READINGS), start, end, tolerance, window)
             total += usage.quantity
-            usages.append(mpb.AssetUsage(asset=asset_name, register=request.register, start=_endpoint(usage.start),
-                                         end=_endpoint(usage.end), quantity=plain(usage.quantity),
+            usages.append(mpb.AssetUsage(asset=asset_name, register=request.register,
+                                         start=_endpoint(usage.start, stamps), end=_endpoint(usage.end, stamps),
+                                         quantity=plain(usage.quantity),
                                          rollovers=usage.rollovers, resets=usage.resets))
         return mpb.GetUsageResponse(usages=usages, total_quantity=plain(total))
 
 
-def _endpoint(endpoint) -> mpb.UsageEndpoint:
-    message = mpb.UsageEndpoint(time=to_timestamp(endpoint.time), kind=_KIND[endpoint.kind])
+def _endpoint(endpoint, stamps: dict[datetime, Timestamp]) -> mpb.UsageEndpoint:
+    def stamp(moment: datetime) -> Timestamp:
+        if moment not in stamps:
+            stamps[moment] = to_timestamp(moment)
+        return stamps[moment]
+
+    message = mpb.UsageEndpoint(time=stamp(endpoint.time), kind=_KIND[endpoint.kind])
     if endpoint.counter_value is not None:
         message.counter_value = plain(endpoint.counter_value.quantize(Decimal("0.0001")))
     if endpoint.reading_time is not None:
-        message.reading_time.CopyFrom(to_timestamp(endpoint.reading_time))
+        message.reading_time.CopyFrom(stamp(endpoint.reading_time))
     return message
 
 
