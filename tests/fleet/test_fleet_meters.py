@@ -161,5 +161,5 @@ def test_rollover_finer_than_a_reading_is_refused(fleet):
     with pytest.raises(grpc.RpcError) as caught:
         f.printer_model(rollover_at="99999.99999")
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert [field for field, _ in rich_error(caught.value)[0]] == ["device_model.registers[0].rollover_at",
-                                                                   "device_model.registers[1].rollover_at"]
+    # usage counted across a wrap adds the width: it must fit the readings' 4 decimal places
+    assert [field for field, _ in rich_error(caught.value)[0]] == ["device_model.registers[0].rollover_at"]

@@ -11,7 +11,6 @@ from services.fleet.domain.meters import RegisterRules
 from services.runtime.errors import FieldViolation, InvalidArgument
 
 _REGISTER_CODE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-_METER_QUANTUM = Decimal("0.0001")
 
 
 class DeviceClass(enum.Enum):
@@ -65,10 +64,6 @@ def validate_device_model(details: DeviceModelDetails, fields: set[str], prefix:
                 violations.append(FieldViolation(f"{prefix}registers[{index}].code", "is listed twice"))
             if register.rollover_at is not None and register.rollover_at <= 0:
                 violations.append(FieldViolation(f"{prefix}registers[{index}].rollover_at", "must be positive"))
-            elif register.rollover_at is not None and register.rollover_at != register.rollover_at.quantize(_METER_QUANTUM):
-                # readings keep 4 decimal places, and so does the usage counted across a wrap
-                violations.append(FieldViolation(f"{prefix}registers[{index}].rollover_at",
-                                                 "has more than 4 decimal places"))
     if "expected_life_months" in fields and details.expected_life_months < 0:
         violations.append(FieldViolation(prefix + "expected_life_months", "must not be negative"))
     if ("expected_life_register" in fields and details.expected_life_register
