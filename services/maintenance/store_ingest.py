@@ -4,12 +4,20 @@ state the decoders need between events, alarms, supply history and meter reading
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
-from sqlalchemy import JSON, Boolean, Float, Index, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, Boolean, Float, Index, Integer, LargeBinary, String, select, tuple_
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from services.maintenance.store import Base
-from services.runtime.db import UtcDateTime, utc_now
+from services.runtime.db import UtcDateTime, insert_new, utc_now
+
+
+class EventStatus(StrEnum):
+    PENDING = "pending"  # acknowledged, not processed yet
+    PROCESSED = "processed"
+    REJECTED = "rejected"  # the processor found it malformed, or its asset is not in the fleet
+    DISCARDED = "discarded"  # its customer turned out not to consent to data collection
 
 
 class AssetRefRow(Base):
@@ -33,9 +41,14 @@ class AssetRefRow(Base):
 
 
 class DiagnosticEventRow(Base):
-    """Every accepted event once: (source, source_event_id) makes replays harmless."""
+    """Every accepted event once: (source, source_event_id) makes replays harmless.
+
+    Written when the event is acknowledged (`pending`, with its serialized payload); the processor
+    decodes it later and sets `status` in the same transaction as the alarms and orders it caused.
+    """
 
     __tablename__ = "diagnostic_events"
+    __table_args__ = (Index("ix_diagnostic_events_status_asset", "status", "asset_id"),)
     source: Mapped[str] = mapped_column(String(200), primary_key=True)
     source_event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(32))
@@ -43,6 +56,14 @@ class DiagnosticEventRow(Base):
     kind: Mapped[str] = mapped_column(String(24))
     observe_time: Mapped[datetime] = mapped_column(UtcDateTime)
     receive_time: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    # Its index in the request that brought it: events observed at the same instant keep their order.
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)  # the DiagnosticEvent as received
+    status: Mapped[str] = mapped_column(String(12), default=EventStatus.PENDING)
+    reason: Mapped[str] = mapped_column(String(2000), default="")
+    # {"alarms": [...], "work_orders": [...]} the event touched; None when it touched none.
+    outcome: Mapped[dict | None] = mapped_column(JSON)
+    process_time: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class DeviceStateRow(Base):
@@ -90,3 +111,64 @@ class MeterOutboxRow(Base):
     source: Mapped[str] = mapped_column(String(12))
     sent: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     result: Mapped[str] = mapped_column(String(500), default="")
+
+
+# What the acknowledgement writes per event, in this order (the rest of a row starts at its default).
+APPENDED_COLUMNS = ("source", "source_event_id", "fingerprint", "asset_id", "kind", "observe_time", "receive_time",
+                    "position", "payload")
+_CHUNK = 1000
+
+
+def append_events(session: Session, rows: list[tuple]) -> dict[tuple[str, str], str]:
+    """Stores the events (tuples in `APPENDED_COLUMNS` order, keys unique) whose (source,
+    source_event_id) is not taken yet, as pending; answers the stored fingerprint of every key that
+    was taken. A concurrent transaction appending the same key makes this one wait for it, and
+    every caller appends in key order, so two of them never wait on each other in a cycle."""
+    rows = sorted(rows, key=lambda row: (row[0], row[1]))
+    if session.get_bind().dialect.name == "postgresql":
+        taken = _append_copied(session, rows)
+    else:
+        table = DiagnosticEventRow.__table__
+        inserted: set[tuple] = set()
+        for offset in range(0, len(rows), _CHUNK):
+            inserted |= insert_new(session, table, [dict(zip(APPENDED_COLUMNS, row), status=EventStatus.PENDING,
+                                                         reason="") for row in rows[offset:offset + _CHUNK]],
+                                   ["source", "source_event_id"])
+        taken = {(row[0], row[1]): None for row in rows if (row[0], row[1]) not in inserted}
+    unsettled = [key for key, fingerprint in taken.items() if fingerprint is None]
+    for offset in range(0, len(unsettled), _CHUNK):
+        taken.update({(s, i): f for s, i, f in session.execute(
+            select(DiagnosticEventRow.source, DiagnosticEventRow.source_event_id, DiagnosticEventRow.fingerprint)
+            .where(tuple_(DiagnosticEventRow.source, DiagnosticEventRow.source_event_id)
+                   .in_(unsettled[offset:offset + _CHUNK])))})
+    return taken
+
+
+_STAGING = "diagnostic_event_staging"
+_COLUMN_LIST = ", ".join(APPENDED_COLUMNS)
+# One statement: insert what is new; for the rest, the fingerprint stored before this statement
+# began (NULL when a concurrent transaction committed the key meanwhile: read again after).
+_APPEND_STAGED = f"""
+WITH inserted AS (
+    INSERT INTO diagnostic_events ({_COLUMN_LIST}, status, reason)
+    SELECT {_COLUMN_LIST}, '{EventStatus.PENDING}', '' FROM {_STAGING} ORDER BY source, source_event_id
+    ON CONFLICT (source, source_event_id) DO NOTHING
+    RETURNING source, source_event_id)
+SELECT s.source, s.source_event_id, e.fingerprint FROM {_STAGING} s
+LEFT JOIN inserted i ON i.source = s.source AND i.source_event_id = s.source_event_id
+LEFT JOIN diagnostic_events e ON e.source = s.source AND e.source_event_id = s.source_event_id
+WHERE i.source IS NULL"""
+
+
+def _append_copied(session: Session, rows: list[tuple]) -> dict[tuple[str, str], str | None]:
+    """PostgreSQL: COPY into a session-local staging table, then one INSERT ... SELECT."""
+    connection = session.connection().connection.driver_connection
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} (source text, source_event_id text,"
+                       f" fingerprint text, asset_id text, kind text, observe_time timestamptz,"
+                       f" receive_time timestamptz, position integer, payload bytea) ON COMMIT DELETE ROWS")
+        with cursor.copy(f"COPY {_STAGING} ({_COLUMN_LIST}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(_APPEND_STAGED)
+        return {(source, event_id): fingerprint for source, event_id, fingerprint in cursor.fetchall()}

@@ -13,7 +13,7 @@ import signal
 import threading
 from collections.abc import Callable
 from concurrent import futures
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
@@ -43,6 +43,8 @@ class Runtime:
     page_tokens: PageTokens
     metrics: GrpcServerMetrics
     workers: WorkerPool | None = None  # for services whose definition asks for solver workers
+    # Called when the service stops, after in-flight RPCs and before the database closes (background threads).
+    on_stop: list[Callable[[], None]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,8 @@ class RunningService:
         )
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        runtime = Runtime(config, self.database, PageTokens(config.page_token_secret), metrics, self.workers)
+        runtime = self.runtime = Runtime(config, self.database, PageTokens(config.page_token_secret), metrics,
+                                         self.workers)
         definition.register(self.server, runtime)
         reflection.enable_server_reflection(
             (*definition.grpc_services, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
@@ -116,6 +119,8 @@ class RunningService:
         """Health goes NOT_SERVING first so load balancers stop sending; in-flight RPCs get `grace` seconds."""
         self.health.enter_graceful_shutdown()
         self.server.stop(self.config.grace_seconds if grace is None else grace).wait()
+        for stop in self.runtime.on_stop:
+            stop()
         self.metrics_endpoint.stop()
         if self.workers:
             self.workers.shutdown()

@@ -56,8 +56,9 @@ class Devices:
         return dpb.DiagnosticEvent(source=self.source, source_event_id=event_id or uuid.uuid4().hex, asset=asset,
                                    observe_time=stamp(moment), **payload)
 
-    def ingest(self, *events: dpb.DiagnosticEvent) -> dpb.IngestDiagnosticsResponse:
-        return self.stub.IngestDiagnostics(dpb.IngestDiagnosticsRequest(events=list(events)))
+    def ingest(self, *events: dpb.DiagnosticEvent, wait: bool = True) -> dpb.IngestDiagnosticsResponse:
+        """Ingests and, unless `wait` is off, answers with what processing made of the events."""
+        return self.stub.IngestDiagnostics(dpb.IngestDiagnosticsRequest(events=list(events), wait_for_processing=wait))
 
 
 def redfish(message_id: str, args: list[str], origin: str, event_id: str, severity: str) -> str:

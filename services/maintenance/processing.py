@@ -1,0 +1,409 @@
+"""Processing of acknowledged diagnostic events: decode, alarms, work orders, supplies, meters.
+
+Events wait in `diagnostic_events` as `pending` (see ingestion.py). A round takes assets with
+pending events, locks their `asset_refs` rows (SKIP LOCKED in the background, so replicas share
+the work and each asset is worked on by one transaction at a time), decodes their events oldest
+first, applies what they mean and marks them processed, all in one transaction: after a crash the
+round is rolled back and its events are still pending, so each event takes effect exactly once.
+
+An event whose asset the fleet service has not described yet (it was down when the event came)
+waits; once described, an asset whose customer does not consent to data collection has its
+events discarded (`discarded`, never processed), and one that is not in the fleet has them
+rejected. A payload that breaks its specification is `rejected` with the decoder's reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter as Tally
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from fleetops.maintenance.v1 import diagnostics_pb2 as dpb
+from prometheus_client import Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import func, insert, or_, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from services.maintenance.asset_directory import AssetDirectory, AssetRef
+from services.maintenance.decoding import Decoded, decode, event_format, state_kind
+from services.maintenance.domain.alarms import Alarm, AlarmState, clear, clearing_signal, observe
+from services.maintenance.domain.consumables import LevelReading
+from services.maintenance.domain.diagnostics import (Action, Catalogues, MalformedDiagnostic, PageCounter, RegistrySet,
+                                                     Severity, SupplyLevel, normalize)
+from services.maintenance.domain.work_orders import WorkOrderState
+from services.maintenance.orders import OrderDesk
+from services.maintenance.store_ingest import (AlarmRow, DeviceStateRow, DiagnosticEventRow, EventStatus, MeterOutboxRow,
+                                               SupplyReadingRow)
+from services.maintenance.store_orders import WorkOrderRow
+from services.runtime.dataclass_json import from_json, to_json
+from services.runtime.db import Database, upsert, utc_now
+from services.runtime.resources import from_timestamp
+from services.runtime.server import Runtime
+
+log = logging.getLogger(__name__)
+
+# A cleared alarm this recent is loaded too: a repeat within the flapping window reopens it.
+RECENT_CLEAR_WINDOW = timedelta(hours=2)
+# How far back supply levels feed the days-to-empty forecast.
+SUPPLY_HISTORY = timedelta(days=60)
+# One round's share of the backlog: enough events per asset to amortize its per-asset queries,
+# small enough that a round's transaction stays short.
+ROUND_ASSETS = 200
+ROUND_EVENTS = 5000
+# How often an idle processor looks for events another replica acknowledged, or for assets the
+# fleet service could not describe before.
+IDLE_POLL_SECONDS = 1.0
+_CHUNK = 1000
+_KEY = tuple_(DiagnosticEventRow.source, DiagnosticEventRow.source_event_id)
+
+
+def _chunks(items: list, size: int = _CHUNK):
+    for offset in range(0, len(items), size):
+        yield items[offset:offset + size]
+
+
+@dataclass
+class _Event:
+    order: int  # position in the round, oldest first
+    key: tuple[str, str]
+    message: dpb.DiagnosticEvent
+    asset_id: str
+    kind: str
+    receive_time: datetime
+    status: EventStatus = EventStatus.PROCESSED
+    reason: str = ""
+    alarms: list = field(default_factory=list)  # the _Entry objects it touched
+    work_orders: set[str] = field(default_factory=set)
+    newly_routed: bool = False  # one of its alarms was put on a work order by this round
+
+    def reject(self, status: EventStatus, reason: str) -> None:
+        self.status, self.reason = status, reason
+
+
+class _Entry:
+    """One alarm episode as the round sees it: the domain alarm and its row (None until saved)."""
+
+    __slots__ = ("alarm", "row", "changed")
+
+    def __init__(self, alarm: Alarm, row: AlarmRow | None):
+        self.alarm, self.row, self.changed = alarm, row, False
+
+
+class _AlarmBook:
+    """The round's view of alarms: the latest episode per (asset, fault key), plus episodes that a
+    new one replaced during the round (they are saved too)."""
+
+    def __init__(self, session: Session, asset_ids: list[str], now: datetime):
+        self.latest: dict[tuple[str, str], _Entry] = {}
+        self._replaced: list[_Entry] = []
+        for chunk in _chunks(asset_ids):
+            for row in session.scalars(select(AlarmRow).where(
+                    AlarmRow.asset_id.in_(chunk),
+                    or_(AlarmRow.state == AlarmState.ACTIVE.value, AlarmRow.last_seen >= now - RECENT_CLEAR_WINDOW))
+                    .order_by(AlarmRow.id)):
+                self.latest[(row.asset_id, row.fault_key)] = _Entry(from_json(Alarm, row.body), row)
+
+    def alarm(self, key: tuple[str, str]) -> Alarm | None:
+        entry = self.latest.get(key)
+        return entry.alarm if entry else None
+
+    def active_of(self, asset_id: str) -> list[tuple[str, str]]:
+        return [k for k, e in self.latest.items() if k[0] == asset_id and e.alarm.is_active]
+
+    def put(self, key: tuple[str, str], alarm: Alarm) -> _Entry:
+        entry = self.latest.get(key)
+        if entry is None or entry.alarm.first_seen != alarm.first_seen:
+            if entry is not None and entry.changed:
+                self._replaced.append(entry)
+            entry = self.latest[key] = _Entry(alarm, None)
+        entry.alarm, entry.changed = alarm, True
+        return entry
+
+    def save(self, session: Session) -> None:
+        for entry in [*self._replaced, *(e for e in self.latest.values() if e.changed)]:
+            alarm = entry.alarm
+            values = dict(state=alarm.state.value, severity=alarm.peak_severity.name.lower(), last_seen=alarm.last_seen,
+                          body=to_json(alarm), family=alarm.family)
+            if entry.row is None:
+                entry.row = AlarmRow(asset_id=alarm.asset.split("/", 1)[1], fault_key=alarm.fault_key, **values)
+                session.add(entry.row)
+            else:
+                for name, value in values.items():
+                    setattr(entry.row, name, value)
+                entry.row.version += 1
+        session.flush()
+
+
+class EventProcessor:
+    """Turns pending events into alarms, orders, supply history and meter readings; runs in a
+    background thread and, for callers that wait for the outcome, on their own thread."""
+
+    def __init__(self, runtime: Runtime, assets: AssetDirectory, orders: OrderDesk, catalogues: Catalogues,
+                 registries: RegistrySet, after_commit):
+        self._db = runtime.database
+        self._assets = assets
+        self._orders = orders
+        self._catalogues = catalogues
+        self._registries = registries
+        self._after_commit = after_commit  # e.g. wakes the meter forwarder
+        registry = runtime.metrics.registry
+        self._processed = Counter("fleetops_maintenance_events_processed", "Acknowledged events processed, by format"
+                                  " and result (processed, rejected by the decoder, discarded without consent).",
+                                  ["format", "result"], registry=registry)
+        self._to_work_order = Histogram("fleetops_maintenance_event_to_work_order_seconds",
+                                        "From receiving an event to its alarm being on a work order (committed).",
+                                        registry=registry, buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300))
+        registry.register(BacklogGauges(runtime.database))
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="event-processor", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=30)
+
+    def process_assets(self, asset_ids: Iterable[str]) -> None:
+        """Processes every pending event of these assets now, waiting for whoever holds them."""
+        ids = sorted(set(asset_ids))
+        while ids and self._round(ids, wait=True):
+            pass
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(timeout=IDLE_POLL_SECONDS)
+            self._wake.clear()
+            try:
+                while not self._stop.is_set() and self._round(None, wait=False):
+                    pass
+            except Exception:  # the round was rolled back; its events are still pending
+                log.warning("processing diagnostic events failed; retrying", exc_info=True)
+                self._stop.wait(IDLE_POLL_SECONDS)
+
+    def _round(self, asset_ids: list[str] | None, *, wait: bool) -> int:
+        """One transaction over some assets' oldest pending events; how many events it settled."""
+        with self._db.unit_of_work() as session:
+            candidates = asset_ids if asset_ids is not None else self._pending_assets(session)
+            if not candidates:
+                return 0
+            found = self._assets.lookup(session, candidates, refresh=True)
+            locked = set(self._assets.lock(session, found.found, skip_locked=not wait))
+            # Assets the fleet service answered for without describing them are not in the fleet.
+            absent = [a for a in candidates if a not in found.found and a not in found.unreachable]
+            events = self._load(session, sorted(locked) + absent)
+            if not events:
+                return 0
+            now = utc_now()
+            accepted = self._screen(events, found.found)
+            self._apply(session, accepted, found.found, now)
+            self._settle(session, events, now)
+        committed = utc_now()
+        for (device_format, status), count in Tally((event_format(e.kind), e.status.value) for e in events).items():
+            self._processed.labels(device_format, status).inc(count)
+        for event in events:
+            if event.newly_routed:
+                self._to_work_order.observe((committed - event.receive_time).total_seconds())
+        self._after_commit()
+        return len(events)
+
+    @staticmethod
+    def _pending_assets(session: Session) -> list[str]:
+        return list(session.scalars(
+            select(DiagnosticEventRow.asset_id).where(DiagnosticEventRow.status == EventStatus.PENDING)
+            .group_by(DiagnosticEventRow.asset_id).order_by(func.min(DiagnosticEventRow.receive_time))
+            .limit(ROUND_ASSETS)))
+
+    @staticmethod
+    def _load(session: Session, asset_ids: list[str]) -> list[_Event]:
+        rows = []
+        for chunk in _chunks(asset_ids):
+            rows += session.execute(
+                select(DiagnosticEventRow.source, DiagnosticEventRow.source_event_id, DiagnosticEventRow.payload,
+                       DiagnosticEventRow.asset_id, DiagnosticEventRow.kind, DiagnosticEventRow.receive_time,
+                       DiagnosticEventRow.observe_time, DiagnosticEventRow.position)
+                .where(DiagnosticEventRow.status == EventStatus.PENDING, DiagnosticEventRow.asset_id.in_(chunk))
+                .order_by(DiagnosticEventRow.observe_time, DiagnosticEventRow.receive_time,
+                          DiagnosticEventRow.position).limit(ROUND_EVENTS)).all()
+        rows.sort(key=lambda r: (r.observe_time, r.receive_time, r.position))
+        return [_Event(order, (r.source, r.source_event_id), dpb.DiagnosticEvent.FromString(r.payload), r.asset_id,
+                       r.kind, r.receive_time) for order, r in enumerate(rows[:ROUND_EVENTS])]
+
+    @staticmethod
+    def _screen(events: list[_Event], assets: dict[str, AssetRef]) -> list[_Event]:
+        accepted = []
+        for event in events:
+            ref = assets.get(event.asset_id)
+            if ref is None:
+                event.reject(EventStatus.REJECTED, f"{event.message.asset} does not exist in the fleet")
+            elif not ref.data_collection_consent:
+                event.reject(EventStatus.DISCARDED, f"{ref.customer} has not consented to data collection;"
+                                                    f" the event was discarded")
+            else:
+                accepted.append(event)
+        return accepted
+
+    def _settle(self, session: Session, events: list[_Event], now: datetime) -> None:
+        """Marks the round's events with what became of them, in the round's transaction."""
+        plain = [e.key for e in events if e.status is EventStatus.PROCESSED and not e.reason and not e.alarms
+                 and not e.work_orders]
+        for chunk in _chunks(plain):
+            session.execute(update(DiagnosticEventRow).where(_KEY.in_(chunk))
+                            .values(status=EventStatus.PROCESSED, process_time=now))
+        settled = set(plain)
+        detailed = [dict(source=e.key[0], source_event_id=e.key[1], status=e.status, reason=e.reason[:2000],
+                         process_time=now, outcome=_outcome(e)) for e in events if e.key not in settled]
+        if detailed:
+            session.execute(update(DiagnosticEventRow), detailed)
+
+    def _apply(self, session: Session, events: list[_Event], assets: dict[str, AssetRef], now: datetime) -> None:
+        asset_ids = sorted({e.asset_id for e in events})
+        states = self._load_states(session, asset_ids)
+        book = _AlarmBook(session, asset_ids, now)
+        touched_states: set[tuple[str, str]] = set()
+        routed: list[tuple[_Event, _Entry]] = []
+        outbox: list[dict] = []
+        supplies: dict[tuple[str, str], list[dict]] = defaultdict(list)
+        counters: dict[tuple[str, str], tuple[int, datetime, _Event]] = {}
+        for event in events:
+            ref = assets[event.asset_id]
+            at = from_timestamp(event.message.observe_time)
+            asset_states = states[event.asset_id]
+            before = dict(asset_states)
+            try:
+                decoded: Decoded = decode(event.message, ref.name, asset_states, self._registries)
+            except MalformedDiagnostic as error:
+                states[event.asset_id] = before
+                event.reject(EventStatus.REJECTED, error.reason)
+                continue
+            event.reason = decoded.note
+            kind = state_kind(event.kind)
+            if kind:
+                touched_states.add((event.asset_id, kind))
+            catalogue = getattr(self._catalogues, ref.device_class or event_format(event.kind))
+            for item in decoded.items:
+                fault = normalize(item, catalogue)
+                signal = clearing_signal(item, fault)
+                if fault is not None and fault.severity is Severity.INFO and fault.action is Action.NONE:
+                    fault = None  # informational (e.g. Redfish "...Corrected", severity OK): nothing to alarm
+                if signal is not None:
+                    for key in book.active_of(event.asset_id):
+                        alarm = book.alarm(key)
+                        after = clear(alarm, signal, at)
+                        if after != alarm:
+                            event.alarms.append(book.put(key, after))
+                if fault is not None:
+                    key = (event.asset_id, fault.fault_key)
+                    entry = book.put(key, observe(book.alarm(key), fault, at))
+                    event.alarms.append(entry)
+                    routed.append((event, entry))
+                if isinstance(item, PageCounter):
+                    register = "total_impressions" if item.marker_index == 1 else f"marker{item.marker_index}_impressions"
+                    outbox.append(dict(asset_id=event.asset_id, register=register, value=str(item.life_count),
+                                       read_time=at, source="DEVICE"))
+                    counters[(event.asset_id, register)] = max(counters.get((event.asset_id, register), (0, at, event)),
+                                                               (item.life_count, at, event), key=lambda c: c[0])
+                if isinstance(item, SupplyLevel) and item.percent_remaining is not None:
+                    supplies[(event.asset_id, f"{item.device_index}.{item.supply_index}")].append(
+                        dict(asset_id=event.asset_id, supply=f"{item.device_index}.{item.supply_index}",
+                             observe_time=at, level_percent=item.percent_remaining))
+        book.save(session)
+        closed = self._closed_orders(session, {e.row.work_order_id for _, e in routed if e.row.work_order_id})
+        decided: set[int] = set()
+        for event, entry in routed:
+            if entry.row.work_order_id in closed:  # its order is done: a new occurrence needs a new decision
+                entry.row.work_order_id = None
+            # Decided once per round, in its final state; an alarm that asks for no action is decided
+            # when its episode opens (it may join an open order then) and not again on every repeat.
+            needs_decision = entry.alarm.count == 1 or entry.alarm.fault.action is not Action.NONE
+            if (id(entry) not in decided and needs_decision and entry.row.work_order_id is None
+                    and entry.alarm.is_active):
+                decided.add(id(entry))
+                order = self._orders.route_alarm(session, entry.alarm, assets[event.asset_id], now)
+                if order:
+                    entry.row.work_order_id = order
+                    event.newly_routed = True
+            if entry.row.work_order_id:
+                event.work_orders.add(entry.row.work_order_id)
+        for (asset_id, register), (value, at, event) in sorted(counters.items(), key=lambda c: c[0]):
+            event.work_orders.update(self._orders.meter_reading(session, assets[asset_id], register, None,
+                                                                Decimal(value), at))
+        self._record_supplies(session, supplies, assets, now)
+        if outbox:
+            session.execute(insert(MeterOutboxRow), outbox)
+        upsert(session, DeviceStateRow.__table__,
+               [dict(asset_id=a, kind=k, state=states[a][k]) for a, k in sorted(touched_states)], ["asset_id", "kind"])
+
+    @staticmethod
+    def _closed_orders(session: Session, names: set[str]) -> set[str]:
+        ids = sorted(name.split("/", 1)[1] for name in names)
+        closed: set[str] = set()
+        for chunk in _chunks(ids):
+            closed |= {f"workOrders/{i}" for i in session.scalars(select(WorkOrderRow.id).where(
+                WorkOrderRow.id.in_(chunk), WorkOrderRow.state.in_([WorkOrderState.COMPLETED.value,
+                                                                    WorkOrderState.CANCELLED.value])))}
+        return closed
+
+    @staticmethod
+    def _load_states(session: Session, asset_ids: list[str]) -> dict[str, dict[str, dict]]:
+        states: dict[str, dict[str, dict]] = {a: {} for a in asset_ids}
+        for chunk in _chunks(asset_ids):
+            for row in session.scalars(select(DeviceStateRow).where(DeviceStateRow.asset_id.in_(chunk))):
+                states[row.asset_id][row.kind] = row.state
+        return states
+
+    def _record_supplies(self, session: Session, supplies: dict[tuple[str, str], list[dict]],
+                         assets: dict[str, AssetRef], now: datetime) -> None:
+        """Stores the round's supply levels, then lets each supply's history decide on a shipment."""
+        rows = [row for readings in supplies.values() for row in readings]
+        for chunk in _chunks(rows):
+            upsert(session, SupplyReadingRow.__table__, chunk, ["asset_id", "supply", "observe_time"])
+        for asset_id, supply in sorted(supplies):
+            since = min(r["observe_time"] for r in supplies[(asset_id, supply)]) - SUPPLY_HISTORY
+            history = [LevelReading(r.observe_time, r.level_percent) for r in session.scalars(
+                select(SupplyReadingRow).where(SupplyReadingRow.asset_id == asset_id, SupplyReadingRow.supply == supply,
+                                               SupplyReadingRow.observe_time >= since)
+                .order_by(SupplyReadingRow.observe_time))]
+            self._orders.supply_levels(session, assets[asset_id], supply, history, now)
+
+
+def _outcome(event: _Event) -> dict | None:
+    alarms = sorted({f"alarms/{entry.row.id}" for entry in event.alarms})
+    if not alarms and not event.work_orders:
+        return None
+    return {"alarms": alarms, "work_orders": sorted(event.work_orders)}
+
+
+class BacklogGauges(Collector):
+    """Events acknowledged but not processed yet, and how long the oldest has waited: read at scrape
+    time from the database, so every replica reports the whole deployment's backlog."""
+
+    def __init__(self, database: Database):
+        self._database = database
+
+    def collect(self):
+        try:
+            with self._database.unit_of_work() as session:
+                count, oldest = session.execute(
+                    select(func.count(), func.min(DiagnosticEventRow.receive_time))
+                    .where(DiagnosticEventRow.status == EventStatus.PENDING)).one()
+        except Exception:  # a scrape must not fail because the database is briefly away
+            log.warning("could not measure the ingestion backlog for /metrics", exc_info=True)
+            return
+        backlog = GaugeMetricFamily("fleetops_maintenance_ingest_backlog_events",
+                                    "Diagnostic events acknowledged and not processed yet.")
+        backlog.add_metric([], count)
+        lag = GaugeMetricFamily("fleetops_maintenance_ingest_lag_seconds",
+                                "Age of the oldest acknowledged, unprocessed diagnostic event (0: none waiting).")
+        lag.add_metric([], (utc_now() - oldest).total_seconds() if oldest else 0.0)
+        yield backlog
+        yield lag
