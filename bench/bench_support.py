@@ -57,16 +57,18 @@ class ServiceHandle:
 
 
 @contextlib.contextmanager
-def running_service(service: str, database_url: str, metrics_port: int | None = None,
-                    **peers: str) -> Iterator[ServiceHandle]:
+def running_service(service: str, database_url: str, metrics_port: int | None = None, *, label: str = "",
+                    extra_env: dict[str, str] | None = None, **peers: str) -> Iterator[ServiceHandle]:
     """Runs `python -m services.<service>.main` on free ports (or `metrics_port` for /metrics); yields its
-    address and process id once SERVING."""
+    address and process id once SERVING. `label` tells the logs of several processes of one service
+    apart; `extra_env` comes last."""
     port = free_port()
     env = dict(os.environ, FLEETOPS_DEV_AUTH="1", **{
         f"{service.upper()}_DATABASE_URL": database_url, f"{service.upper()}_GRPC_PORT": str(port),
         f"{service.upper()}_METRICS_PORT": str(metrics_port or free_port())},
         **{f"FLEETOPS_{peer.upper()}_ADDRESS": address for peer, address in peers.items()})
-    logs = ROOT / "bench" / "results" / f"{service}.log"
+    env.update(extra_env or {})
+    logs = ROOT / "bench" / "results" / f"{service}{'-' + label if label else ''}.log"
     logs.parent.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen([sys.executable, "-m", f"services.{service}.main"], cwd=ROOT, env=env,
                                stderr=logs.open("w"))
@@ -92,9 +94,9 @@ def running_service(service: str, database_url: str, metrics_port: int | None = 
 
 
 @contextlib.contextmanager
-def service_process(service: str, database_url: str, metrics_port: int | None = None, **peers: str) -> Iterator[str]:
+def service_process(service: str, database_url: str, metrics_port: int | None = None, **options) -> Iterator[str]:
     """Runs `python -m services.<service>.main` on free ports; yields its gRPC address once SERVING."""
-    with running_service(service, database_url, metrics_port, **peers) as handle:
+    with running_service(service, database_url, metrics_port, **options) as handle:
         yield handle.address
 
 

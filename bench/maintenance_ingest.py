@@ -1,22 +1,35 @@
-"""Diagnostic ingestion throughput, loss and event-to-work-order latency, on PostgreSQL.
+"""Diagnostic ingestion on PostgreSQL: acknowledgement, processing, latency, loss.
 
-Runs the fleet and maintenance services as their own processes on fresh PostgreSQL databases,
-onboards printers, forklifts and servers, then sends batches of 10,000 events in the native
-formats (60% printer, 25% forklift, 15% server; 10% of them replays of earlier event ids).
-Afterwards it counts the stored events in the database: every unique event exactly once.
+Runs the fleet service and two maintenance processes on fresh PostgreSQL databases: an "ingest"
+replica that only acknowledges (MAINTENANCE_BACKGROUND_PROCESSING=0) and a "worker" replica that
+processes the backlog. It onboards printers, forklifts and servers and sends batches of 10,000
+events in the native formats (60% printer, 25% forklift, 15% server; 10% of them replays of
+earlier event ids). Phases, one after the other on this one machine:
 
-    .venv/bin/python bench/maintenance_ingest.py [--events 200000] [--assets 1000] [--callers 2]
+1. steady: `--steady-rate` events/s for `--steady-seconds` through the ingest replica while the worker
+   processes: event-to-work-order latency (receive to the work order committed) from the worker's
+   `fleetops_maintenance_event_to_work_order_seconds` histogram (interpolated in its buckets, as
+   Prometheus' histogram_quantile does).
+2. acknowledgement: the worker is stopped; the bulk stream is acknowledged with 1 caller, then
+   with `--callers` callers: durable acknowledged events/s.
+3. processing: the worker starts again and drains the backlog: processed events/s.
+4. loss: every unique event of the stream stored exactly once, and none left pending.
+
+    .venv/bin/python bench/maintenance_ingest.py [--events 200000] [--assets 1000] [--callers 4]
 Prints a table and writes bench/results/maintenance_ingest.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import pstats
 import json
 import random
 import sys
 import threading
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,9 +41,12 @@ from fleetops.fleet.v1 import fleet_service_pb2_grpc as fleet_grpc
 from fleetops.fleet.v1 import resources_pb2 as fleet_res
 from fleetops.maintenance.v1 import diagnostics_pb2 as dpb
 from fleetops.maintenance.v1 import maintenance_service_pb2_grpc as pb_grpc
+from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_support import METADATA, percentile, postgres_database, report, service_process  # noqa: E402
+from bench_support import METADATA, free_port, percentile, postgres_database, report, service_process  # noqa: E402
+
+from services.maintenance.ingestion import BACKGROUND_PROCESSING_VARIABLE  # noqa: E402
 
 BATCH = 10_000
 START = datetime(2026, 3, 1, tzinfo=UTC)
@@ -88,69 +104,191 @@ def make_event(number: int, asset: str, device_class: str, rng: random.Random) -
     return event
 
 
+def build_stream(plan: list[tuple[str, str]], count: int, first_number: int,
+                 rng: random.Random) -> tuple[list[dpb.DiagnosticEvent], int]:
+    """`count` events over the plan's assets (by the class mix), 10% replays; and how many are unique."""
+    weights = [0.60 if c == "printer" else 0.25 if c == "forklift" else 0.15 for _, c in plan]
+    per_class = {c: sum(1 for _, k in plan if k == c) for _, c in plan}
+    weights = [w / per_class[c] for w, (_, c) in zip(weights, plan, strict=True)]
+    unique: list[dpb.DiagnosticEvent] = []
+    stream: list[dpb.DiagnosticEvent] = []
+    for number in range(first_number, first_number + count):
+        if unique and rng.random() < 0.10:
+            stream.append(rng.choice(unique))  # a replay
+            continue
+        asset, device_class = rng.choices(plan, weights)[0]
+        event = make_event(number, asset, device_class, rng)
+        unique.append(event)
+        stream.append(event)
+    return stream, len(unique)
+
+
+def histogram_quantile(text: str, name: str, share: float) -> float | None:
+    """Prometheus' histogram_quantile over one unlabelled histogram of a /metrics page."""
+    buckets = sorted((float(sample.labels["le"]), sample.value) for family in text_string_to_metric_families(text)
+                     for sample in family.samples if sample.name == f"{name}_bucket")
+    if not buckets or buckets[-1][1] == 0:
+        return None
+    rank, previous_bound, previous_count = share * buckets[-1][1], 0.0, 0.0
+    for bound, count in buckets:
+        if count >= rank:
+            if bound == float("inf"):
+                return previous_bound
+            return previous_bound + (bound - previous_bound) * (rank - previous_count) / max(count - previous_count, 1e-9)
+        previous_bound, previous_count = bound, count
+    return None
+
+
+def scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        return response.read().decode()
+
+
+def pending(engine: sqlalchemy.Engine) -> int:
+    with engine.connect() as connection:
+        return connection.exec_driver_sql("SELECT count(*) FROM diagnostic_events WHERE status = 'pending'").scalar()
+
+
+def wait_drained(engine: sqlalchemy.Engine, limit_seconds: float) -> float:
+    """Seconds until no event is pending (polled every 0.2 s)."""
+    started = time.perf_counter()
+    while pending(engine) and time.perf_counter() - started < limit_seconds:
+        time.sleep(0.2)
+    return time.perf_counter() - started
+
+
+def acknowledge(stub, batches: list[list[dpb.DiagnosticEvent]], callers: int) -> tuple[float, dict, list[float]]:
+    """Sends the batches with `callers` concurrent callers: seconds, outcome totals, per-batch latency."""
+    totals = {"accepted": 0, "duplicate": 0, "conflict": 0, "rejected": 0}
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def send(batch: list[dpb.DiagnosticEvent]) -> None:
+        t0 = time.perf_counter()
+        response = stub.IngestDiagnostics(dpb.IngestDiagnosticsRequest(events=batch), metadata=METADATA, timeout=600)
+        with lock:
+            latencies.append(time.perf_counter() - t0)
+            for key in totals:
+                totals[key] += getattr(response, f"{key}_count")
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(callers) as pool:
+        list(pool.map(send, batches))
+    return time.perf_counter() - started, totals, latencies
+
+
+def profiled_drain(maintenance_url: str, fleet_address: str) -> float:
+    """Drains the backlog with an event processor in this process, under cProfile; seconds taken."""
+    from services.maintenance.asset_directory import AssetDirectory
+    from services.maintenance.domain.diagnostics import load_catalogues, load_registry_bundle
+    from services.maintenance.orders import OrderDesk
+    from services.maintenance.processing import EventProcessor
+    from services.runtime.config import load_config
+    from services.runtime.db import Database
+    from services.runtime.metrics import GrpcServerMetrics
+    from services.runtime.pagination import PageTokens
+    from services.runtime.server import Runtime
+
+    config = load_config("maintenance", database_url=maintenance_url)
+    runtime = Runtime(config, Database(maintenance_url), PageTokens(b"bench"), GrpcServerMetrics.create())
+    processor = EventProcessor(runtime, AssetDirectory(fleet_address), OrderDesk(runtime), load_catalogues(),
+                               load_registry_bundle(), after_commit=lambda: None, background=False)
+    profile = cProfile.Profile()
+    started = time.perf_counter()
+    profile.runcall(processor.drain)
+    seconds = time.perf_counter() - started
+    pstats.Stats(profile).sort_stats("cumulative").print_stats(45)
+    runtime.database.dispose()
+    return seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--assets", type=int, default=1_000)
-    parser.add_argument("--callers", type=int, default=2)
+    parser.add_argument("--callers", type=int, default=4)
+    parser.add_argument("--steady-rate", type=int, default=500, help="events/s in the latency phase")
+    parser.add_argument("--steady-seconds", type=int, default=20)
+    parser.add_argument("--profile", action="store_true",
+                        help="drain the backlog in this process under cProfile and print where the time goes")
     args = parser.parse_args()
+    rng = random.Random(7)
+    rows = []
     with postgres_database("fleet") as fleet_url, postgres_database("maintenance") as maintenance_url, \
             service_process("fleet", fleet_url) as fleet_address, \
-            service_process("maintenance", maintenance_url, fleet=fleet_address) as address:
-        fleet = fleet_grpc.FleetServiceStub(grpc.insecure_channel(fleet_address))
-        plan = onboard(fleet, args.assets)
-        rng = random.Random(7)
-        unique_events: list[dpb.DiagnosticEvent] = []
-        stream: list[dpb.DiagnosticEvent] = []
-        weights = [0.60 if c == "printer" else 0.25 if c == "forklift" else 0.15 for _, c in plan]
-        counts = {"printer": sum(c == "printer" for _, c in plan), "forklift": sum(c == "forklift" for _, c in plan),
-                  "server": sum(c == "server" for _, c in plan)}
-        weights = [w / counts[c] for w, (_, c) in zip(weights, plan, strict=True)]
-        for number in range(args.events):
-            if unique_events and rng.random() < 0.10:
-                stream.append(rng.choice(unique_events))  # a replay
-                continue
-            asset, device_class = rng.choices(plan, weights)[0]
-            event = make_event(number, asset, device_class, rng)
-            unique_events.append(event)
-            stream.append(event)
-        batches = [stream[i:i + BATCH] for i in range(0, len(stream), BATCH)]
+            service_process("maintenance", maintenance_url, label="ingest", fleet=fleet_address,
+                            extra_env={BACKGROUND_PROCESSING_VARIABLE: "0"}) as address:
+        engine = sqlalchemy.create_engine(maintenance_url)
+        plan = onboard(fleet_grpc.FleetServiceStub(grpc.insecure_channel(fleet_address)), args.assets)
         stub = pb_grpc.MaintenanceServiceStub(grpc.insecure_channel(address, options=[
             ("grpc.max_send_message_length", 64 << 20), ("grpc.max_receive_message_length", 64 << 20)]))
-        stub.IngestDiagnostics(dpb.IngestDiagnosticsRequest(events=batches[0][:100]), metadata=METADATA, timeout=300)  # warm-up
-        latencies, with_orders = [], []
+        # Warm-up: every asset described once (the ingest replica asks the fleet service the first time).
+        warm_up = [make_event(-1 - i, asset, device_class, rng) for i, (asset, device_class) in enumerate(plan)]
+        for event in warm_up:
+            event.source = "warm-up"
+        stub.IngestDiagnostics(dpb.IngestDiagnosticsRequest(events=warm_up, wait_for_processing=True),
+                               metadata=METADATA, timeout=600)
+
+        # 1. steady load while the worker processes: latency
+        steady, steady_unique = build_stream(plan, args.steady_rate * args.steady_seconds, 10_000_000, rng)
+        worker_metrics = free_port()
+        with service_process("maintenance", maintenance_url, label="worker", fleet=fleet_address,
+                             extra_env={"MAINTENANCE_METRICS_PORT": str(worker_metrics)}):
+            slice_size = max(1, args.steady_rate // 5)
+            started = time.perf_counter()
+            for number, offset in enumerate(range(0, len(steady), slice_size)):
+                time.sleep(max(0.0, started + number * 0.2 - time.perf_counter()))
+                stub.IngestDiagnostics(dpb.IngestDiagnosticsRequest(events=steady[offset:offset + slice_size]),
+                                       metadata=METADATA, timeout=60)
+            wait_drained(engine, 600)
+            steady_seconds = time.perf_counter() - started
+            page = scrape(worker_metrics)
+        name = "fleetops_maintenance_event_to_work_order_seconds"
+        p50, p99 = histogram_quantile(page, name, 0.5), histogram_quantile(page, name, 0.99)
+        routed = sum(s.value for f in text_string_to_metric_families(page) for s in f.samples if s.name == f"{name}_count")
+        rows.append({"phase": "steady load, processed while acknowledged", "callers": 1, "events": len(steady),
+                     "unique": steady_unique, "seconds": round(steady_seconds, 2),
+                     "events_per_second": round(len(steady) / steady_seconds),
+                     "event_to_work_order_p50_s": round(p50, 3) if p50 is not None else None,
+                     "event_to_work_order_p99_s": round(p99, 3) if p99 is not None else None,
+                     "newly_routed_events": int(routed)})
+
+        # 2. acknowledgement only (no processor running)
+        stream, unique = build_stream(plan, args.events, 0, rng)
+        batches = [stream[i:i + BATCH] for i in range(0, len(stream), BATCH)]
+        half = max(1, len(batches) // 2)
         totals = {"accepted": 0, "duplicate": 0, "conflict": 0, "rejected": 0}
-        lock = threading.Lock()
+        for callers, part in [(c, p) for c, p in ((1, batches[:half]), (args.callers, batches[half:])) if p]:
+            seconds, counted, latencies = acknowledge(stub, part, callers)
+            sent = sum(len(b) for b in part)
+            totals = {k: totals[k] + counted[k] for k in totals}
+            rows.append({"phase": "acknowledge (durable)", "callers": callers, "events": sent,
+                         "seconds": round(seconds, 2), "events_per_second": round(sent / seconds),
+                         "batch_p50_s": round(percentile(latencies, 0.5), 3),
+                         "batch_p99_s": round(percentile(latencies, 0.99), 3), **counted})
 
-        def send(batch: list[dpb.DiagnosticEvent]) -> None:
-            t0 = time.perf_counter()
-            response = stub.IngestDiagnostics(dpb.IngestDiagnosticsRequest(events=batch), metadata=METADATA, timeout=600)
-            elapsed = time.perf_counter() - t0
-            with lock:
-                latencies.append(elapsed)
-                if any(r.work_orders for r in response.results):
-                    with_orders.append(elapsed)
-                for key in totals:
-                    totals[key] += getattr(response, f"{key}_count")
+        # 3. processing the backlog
+        backlog = pending(engine)
+        if args.profile:
+            drain_seconds = profiled_drain(maintenance_url, fleet_address)
+        else:
+            with service_process("maintenance", maintenance_url, label="worker", fleet=fleet_address):
+                drain_seconds = wait_drained(engine, 3600)
+        rows.append({"phase": "process backlog (1 worker)", "events": backlog, "seconds": round(drain_seconds, 2),
+                     "events_per_second": round(backlog / drain_seconds)})
 
-        started = time.perf_counter()
-        with ThreadPoolExecutor(args.callers) as pool:
-            list(pool.map(send, batches))
-        seconds = time.perf_counter() - started
-        engine = sqlalchemy.create_engine(maintenance_url)
+        # 4. loss: every unique event once, none pending
         with engine.connect() as connection:
-            stored = connection.exec_driver_sql("SELECT count(*) FROM diagnostic_events").scalar()
+            stored = connection.exec_driver_sql(
+                "SELECT count(*) FROM diagnostic_events WHERE source = 'bench'").scalar()
+            by_status = dict(connection.exec_driver_sql(
+                "SELECT status, count(*) FROM diagnostic_events GROUP BY status").all())
             orders = connection.exec_driver_sql("SELECT count(*) FROM work_orders").scalar()
         engine.dispose()
-    expected = len({e.source_event_id for e in unique_events})
-    report("maintenance_ingest", [{
-        "events_sent": len(stream), "unique_events": expected, "callers": args.callers, "database": "postgresql",
-        "seconds": round(seconds, 2), "events_per_second": round(len(stream) / seconds),
-        **totals, "stored_events": stored, "lost_or_doubled": stored - expected, "work_orders": orders,
-        "batch_p50_s": round(percentile(latencies, 0.5), 3), "batch_p99_s": round(percentile(latencies, 0.99), 3),
-        "event_to_work_order_p50_s": round(percentile(with_orders, 0.5), 3) if with_orders else None,
-        "event_to_work_order_p99_s": round(percentile(with_orders, 0.99), 3) if with_orders else None,
-    }])
+    expected = steady_unique + unique
+    rows.append({"phase": "count", "events": len(steady) + len(stream), "unique": expected, "stored": stored,
+                 "lost_or_doubled": stored - expected, **totals, "status": by_status, "work_orders": orders})
+    report("maintenance_ingest", rows)
 
 
 if __name__ == "__main__":

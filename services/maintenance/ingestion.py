@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 import time
 from collections import Counter as Tally
@@ -44,6 +45,9 @@ from services.runtime.server import Runtime
 
 log = logging.getLogger(__name__)
 
+# "0" makes a replica only acknowledge (and process for callers that wait): other replicas, or a
+# dedicated worker replica, process the backlog.
+BACKGROUND_PROCESSING_VARIABLE = "MAINTENANCE_BACKGROUND_PROCESSING"
 MAX_EVENTS_PER_BATCH = 10_000
 MAX_ID_LENGTH = 200
 _CHUNK = 1000
@@ -76,7 +80,8 @@ class Ingestion:
                                         "Time to ingest one batch, from request to answer.", registry=registry)
         self._forwarder = MeterForwarder(runtime, Peer(runtime.config, "fleet", fleet_grpc.FleetServiceStub))
         self.processor = EventProcessor(runtime, assets, orders, load_catalogues(), load_registry_bundle(),
-                                        after_commit=self._forwarder.wake)
+                                        after_commit=self._forwarder.wake,
+                                        background=os.environ.get(BACKGROUND_PROCESSING_VARIABLE, "1") != "0")
         runtime.on_stop.append(self.processor.stop)
 
     def ingest(self, request: dpb.IngestDiagnosticsRequest) -> dpb.IngestDiagnosticsResponse:
@@ -87,7 +92,7 @@ class Ingestion:
         candidates = _screen(request, results)
         if candidates:
             with self._db.unit_of_work() as session:
-                accepted = self._append(session, candidates, results)
+                accepted = self._append(session, candidates, results, request.wait_for_processing)
                 self._audit.insert(session, "IngestDiagnostics", _batch_audit(request, accepted), request.batch_id)
             if accepted and request.wait_for_processing:
                 self.processor.process_assets({c.asset_id for c in accepted})
@@ -105,8 +110,8 @@ class Ingestion:
             duplicate_count=counts[O.INGEST_OUTCOME_DUPLICATE], conflict_count=counts[O.INGEST_OUTCOME_CONFLICT],
             rejected_count=counts[O.INGEST_OUTCOME_REJECTED], batch_id=request.batch_id)
 
-    def _append(self, session: Session, candidates: list[_Candidate],
-                results: list[dpb.IngestResult | None]) -> list[_Candidate]:
+    def _append(self, session: Session, candidates: list[_Candidate], results: list[dpb.IngestResult | None],
+                awaited: bool) -> list[_Candidate]:
         """Judges consent, appends the admitted events; the ones stored now (not replays)."""
         known = self._assets.lookup(session, {c.asset_id for c in candidates}, refresh=False)
         admitted: list[_Candidate] = []
@@ -128,7 +133,7 @@ class Ingestion:
                                      " nothing was stored", reason="NO_DATA_COLLECTION_CONSENT")
         now = utc_now()
         taken = append_events(session, [(*c.key, c.fingerprint, c.asset_id, c.kind, from_timestamp(c.observe_time), now,
-                                         c.index, c.payload) for c in admitted])
+                                         c.index, c.payload, awaited) for c in admitted])
         accepted: list[_Candidate] = []
         for candidate in admitted:
             index = candidate.index

@@ -27,7 +27,7 @@ from fleetops.maintenance.v1 import diagnostics_pb2 as dpb
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import func, insert, or_, select, tuple_, update
+from sqlalchemy import bindparam, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from services.maintenance.asset_directory import AssetDirectory, AssetRef
@@ -39,7 +39,7 @@ from services.maintenance.domain.diagnostics import (Action, Catalogues, Malform
 from services.maintenance.domain.work_orders import WorkOrderState
 from services.maintenance.orders import OrderDesk
 from services.maintenance.store_ingest import (AlarmRow, DeviceStateRow, DiagnosticEventRow, EventStatus, MeterOutboxRow,
-                                               SupplyReadingRow)
+                                               SupplyReadingRow, mark_processed)
 from services.maintenance.store_orders import WorkOrderRow
 from services.runtime.dataclass_json import from_json, to_json
 from services.runtime.db import Database, upsert, utc_now
@@ -54,13 +54,12 @@ RECENT_CLEAR_WINDOW = timedelta(hours=2)
 SUPPLY_HISTORY = timedelta(days=60)
 # One round's share of the backlog: enough events per asset to amortize its per-asset queries,
 # small enough that a round's transaction stays short.
-ROUND_ASSETS = 200
-ROUND_EVENTS = 5000
+ROUND_ASSETS = 100
+ROUND_EVENTS = 20_000
 # How often an idle processor looks for events another replica acknowledged, or for assets the
 # fleet service could not describe before.
 IDLE_POLL_SECONDS = 1.0
 _CHUNK = 1000
-_KEY = tuple_(DiagnosticEventRow.source, DiagnosticEventRow.source_event_id)
 
 
 def _chunks(items: list, size: int = _CHUNK):
@@ -76,6 +75,7 @@ class _Event:
     asset_id: str
     kind: str
     receive_time: datetime
+    awaited: bool
     status: EventStatus = EventStatus.PROCESSED
     reason: str = ""
     alarms: list = field(default_factory=list)  # the _Entry objects it touched
@@ -145,7 +145,7 @@ class EventProcessor:
     background thread and, for callers that wait for the outcome, on their own thread."""
 
     def __init__(self, runtime: Runtime, assets: AssetDirectory, orders: OrderDesk, catalogues: Catalogues,
-                 registries: RegistrySet, after_commit):
+                 registries: RegistrySet, after_commit, *, background: bool = True):
         self._db = runtime.database
         self._assets = assets
         self._orders = orders
@@ -163,7 +163,8 @@ class EventProcessor:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="event-processor", daemon=True)
-        self._thread.start()
+        if background:
+            self._thread.start()
 
     def wake(self) -> None:
         self._wake.set()
@@ -171,7 +172,8 @@ class EventProcessor:
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
-        self._thread.join(timeout=30)
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
 
     def process_assets(self, asset_ids: Iterable[str]) -> None:
         """Processes every pending event of these assets now, waiting for whoever holds them."""
@@ -179,13 +181,19 @@ class EventProcessor:
         while ids and self._round(ids, wait=True):
             pass
 
+    def drain(self) -> int:
+        """Processes rounds on the calling thread until nothing is left it can take; how many events."""
+        settled = 0
+        while not self._stop.is_set() and (count := self._round(None, wait=False)):
+            settled += count
+        return settled
+
     def _run(self) -> None:
         while not self._stop.is_set():
             self._wake.wait(timeout=IDLE_POLL_SECONDS)
             self._wake.clear()
             try:
-                while not self._stop.is_set() and self._round(None, wait=False):
-                    pass
+                self.drain()
             except Exception:  # the round was rolled back; its events are still pending
                 log.warning("processing diagnostic events failed; retrying", exc_info=True)
                 self._stop.wait(IDLE_POLL_SECONDS)
@@ -230,13 +238,13 @@ class EventProcessor:
             rows += session.execute(
                 select(DiagnosticEventRow.source, DiagnosticEventRow.source_event_id, DiagnosticEventRow.payload,
                        DiagnosticEventRow.asset_id, DiagnosticEventRow.kind, DiagnosticEventRow.receive_time,
-                       DiagnosticEventRow.observe_time, DiagnosticEventRow.position)
+                       DiagnosticEventRow.observe_time, DiagnosticEventRow.position, DiagnosticEventRow.awaited)
                 .where(DiagnosticEventRow.status == EventStatus.PENDING, DiagnosticEventRow.asset_id.in_(chunk))
                 .order_by(DiagnosticEventRow.observe_time, DiagnosticEventRow.receive_time,
                           DiagnosticEventRow.position).limit(ROUND_EVENTS)).all()
         rows.sort(key=lambda r: (r.observe_time, r.receive_time, r.position))
         return [_Event(order, (r.source, r.source_event_id), dpb.DiagnosticEvent.FromString(r.payload), r.asset_id,
-                       r.kind, r.receive_time) for order, r in enumerate(rows[:ROUND_EVENTS])]
+                       r.kind, r.receive_time, r.awaited) for order, r in enumerate(rows[:ROUND_EVENTS])]
 
     @staticmethod
     def _screen(events: list[_Event], assets: dict[str, AssetRef]) -> list[_Event]:
@@ -253,17 +261,18 @@ class EventProcessor:
         return accepted
 
     def _settle(self, session: Session, events: list[_Event], now: datetime) -> None:
-        """Marks the round's events with what became of them, in the round's transaction."""
-        plain = [e.key for e in events if e.status is EventStatus.PROCESSED and not e.reason and not e.alarms
-                 and not e.work_orders]
-        for chunk in _chunks(plain):
-            session.execute(update(DiagnosticEventRow).where(_KEY.in_(chunk))
-                            .values(status=EventStatus.PROCESSED, process_time=now))
+        """Marks the round's events with what became of them, in the round's transaction: set-based
+        for the plain ones, a row each for rejections and awaited outcomes."""
+        plain = [e.key for e in events if e.status is EventStatus.PROCESSED and not e.reason and not e.awaited]
+        mark_processed(session, plain, now)
         settled = set(plain)
-        detailed = [dict(source=e.key[0], source_event_id=e.key[1], status=e.status, reason=e.reason[:2000],
-                         process_time=now, outcome=_outcome(e)) for e in events if e.key not in settled]
+        table = DiagnosticEventRow.__table__
+        detailed = [dict(key_source=e.key[0], key_event_id=e.key[1], status=e.status, reason=e.reason[:2000],
+                         process_time=now, outcome=_outcome(e) if e.awaited else None)
+                    for e in events if e.key not in settled]
         if detailed:
-            session.execute(update(DiagnosticEventRow), detailed)
+            session.execute(table.update().where(table.c.source == bindparam("key_source"),
+                                                 table.c.source_event_id == bindparam("key_event_id")), detailed)
 
     def _apply(self, session: Session, events: list[_Event], assets: dict[str, AssetRef], now: datetime) -> None:
         asset_ids = sorted({e.asset_id for e in events})
@@ -367,12 +376,18 @@ class EventProcessor:
         rows = [row for readings in supplies.values() for row in readings]
         for chunk in _chunks(rows):
             upsert(session, SupplyReadingRow.__table__, chunk, ["asset_id", "supply", "observe_time"])
+        if not supplies:
+            return
+        since = min(row["observe_time"] for row in rows) - SUPPLY_HISTORY
+        histories: dict[tuple[str, str], list[LevelReading]] = defaultdict(list)
+        for chunk in _chunks(sorted({asset_id for asset_id, _ in supplies})):
+            for row in session.scalars(select(SupplyReadingRow).where(
+                    SupplyReadingRow.asset_id.in_(chunk), SupplyReadingRow.observe_time >= since)
+                    .order_by(SupplyReadingRow.observe_time)):
+                histories[(row.asset_id, row.supply)].append(LevelReading(row.observe_time, row.level_percent))
         for asset_id, supply in sorted(supplies):
-            since = min(r["observe_time"] for r in supplies[(asset_id, supply)]) - SUPPLY_HISTORY
-            history = [LevelReading(r.observe_time, r.level_percent) for r in session.scalars(
-                select(SupplyReadingRow).where(SupplyReadingRow.asset_id == asset_id, SupplyReadingRow.supply == supply,
-                                               SupplyReadingRow.observe_time >= since)
-                .order_by(SupplyReadingRow.observe_time))]
+            cutoff = min(r["observe_time"] for r in supplies[(asset_id, supply)]) - SUPPLY_HISTORY
+            history = [reading for reading in histories[(asset_id, supply)] if reading.at >= cutoff]
             self._orders.supply_levels(session, assets[asset_id], supply, history, now)
 
 

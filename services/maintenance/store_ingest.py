@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Boolean, Float, Index, Integer, LargeBinary, String, select, tuple_
+from sqlalchemy import JSON, Boolean, Float, Index, Integer, LargeBinary, String, select, text, tuple_
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from services.maintenance.store import Base
@@ -59,6 +59,8 @@ class DiagnosticEventRow(Base):
     # Its index in the request that brought it: events observed at the same instant keep their order.
     position: Mapped[int] = mapped_column(Integer, default=0)
     payload: Mapped[bytes] = mapped_column(LargeBinary)  # the DiagnosticEvent as received
+    # Its caller waits for the outcome: processing records `outcome` (other events skip that write).
+    awaited: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(12), default=EventStatus.PENDING)
     reason: Mapped[str] = mapped_column(String(2000), default="")
     # {"alarms": [...], "work_orders": [...]} the event touched; None when it touched none.
@@ -115,7 +117,7 @@ class MeterOutboxRow(Base):
 
 # What the acknowledgement writes per event, in this order (the rest of a row starts at its default).
 APPENDED_COLUMNS = ("source", "source_event_id", "fingerprint", "asset_id", "kind", "observe_time", "receive_time",
-                    "position", "payload")
+                    "position", "payload", "awaited")
 _CHUNK = 1000
 
 
@@ -144,6 +146,26 @@ def append_events(session: Session, rows: list[tuple]) -> dict[tuple[str, str], 
     return taken
 
 
+def mark_processed(session: Session, keys: list[tuple[str, str]], when: datetime) -> None:
+    """Sets these events `processed` in one statement per chunk (on PostgreSQL a join with the keys
+    as arrays, which uses the primary key; a long row-value IN list does not)."""
+    table = DiagnosticEventRow.__table__
+    if session.get_bind().dialect.name == "postgresql":
+        for offset in range(0, len(keys), 10 * _CHUNK):
+            chunk = keys[offset:offset + 10 * _CHUNK]
+            session.execute(text(
+                "UPDATE diagnostic_events AS e SET status = :status, process_time = :when"
+                " FROM unnest(CAST(:sources AS text[]), CAST(:event_ids AS text[])) AS k(source, source_event_id)"
+                " WHERE e.source = k.source AND e.source_event_id = k.source_event_id"),
+                dict(status=EventStatus.PROCESSED.value, when=when, sources=[k[0] for k in chunk],
+                     event_ids=[k[1] for k in chunk]))
+        return
+    for offset in range(0, len(keys), _CHUNK):
+        session.execute(table.update().where(tuple_(table.c.source, table.c.source_event_id)
+                                             .in_(keys[offset:offset + _CHUNK]))
+                        .values(status=EventStatus.PROCESSED, process_time=when))
+
+
 _STAGING = "diagnostic_event_staging"
 _COLUMN_LIST = ", ".join(APPENDED_COLUMNS)
 # One statement: insert what is new; for the rest, the fingerprint stored before this statement
@@ -166,7 +188,8 @@ def _append_copied(session: Session, rows: list[tuple]) -> dict[tuple[str, str],
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} (source text, source_event_id text,"
                        f" fingerprint text, asset_id text, kind text, observe_time timestamptz,"
-                       f" receive_time timestamptz, position integer, payload bytea) ON COMMIT DELETE ROWS")
+                       f" receive_time timestamptz, position integer, payload bytea, awaited boolean)"
+                       f" ON COMMIT DELETE ROWS")
         with cursor.copy(f"COPY {_STAGING} ({_COLUMN_LIST}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)

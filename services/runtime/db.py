@@ -130,10 +130,11 @@ def upsert(session: Session, table, rows: list[dict], key: list[str]) -> None:
     """INSERT ... ON CONFLICT (key) DO UPDATE, on PostgreSQL and SQLite alike, in one statement."""
     if not rows:
         return
-    statement = _dialect_insert(session)(table).values(rows)
+    # Rows as parameters, not inlined VALUES: the statement is compiled once and cached.
+    statement = _dialect_insert(session)(table)
     updates = {c: statement.excluded[c] for c in rows[0] if c not in key}
     session.execute(statement.on_conflict_do_update(index_elements=key, set_=updates) if updates
-                    else statement.on_conflict_do_nothing(index_elements=key))
+                    else statement.on_conflict_do_nothing(index_elements=key), rows)
 
 
 def insert_new(session: Session, table, rows: list[dict], key: list[str]) -> set[tuple]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import urllib.request
 from pathlib import Path
 
 import grpc
@@ -11,7 +12,9 @@ from fleetops.fleet.v1 import meters_pb2 as fleet_meters
 from fleetops.maintenance.v1 import diagnostics_pb2 as dpb
 from fleetops.maintenance.v1 import maintenance_service_pb2 as pb
 from fleetops.maintenance.v1 import resources_pb2 as res
+from prometheus_client.parser import text_string_to_metric_families
 
+from tests.conftest import start_service, stop_service
 from tests.maintenance.maintenance_factory import Devices, alert_row, redfish, when
 
 O = dpb.IngestOutcome
@@ -157,3 +160,73 @@ def test_fault_after_its_order_was_closed_opens_a_new_order(devices):
     devices.stub.CancelWorkOrder(pb.WorkOrderVerbRequest(name=first[0], reason="duplicate of a phone call"))
     again = devices.ingest(devices.event(printer, when(5), printer_alert=alert_row())).results[0].work_orders
     assert len(again) == 1 and again[0] != first[0]
+
+
+def _eventually(read, done, timeout: float = 30.0):
+    """Polls `read()` until `done(value)`: processing runs after the answer, in the background."""
+    deadline = time.monotonic() + timeout
+    value = read()
+    while not done(value) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        value = read()
+    return value
+
+
+def _metric(service, name: str, **labels) -> float:
+    with urllib.request.urlopen(service.metrics_url, timeout=5) as response:
+        families = text_string_to_metric_families(response.read().decode())
+        return sum(sample.value for family in families for sample in family.samples
+                   if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()))
+
+
+def test_acknowledged_events_are_processed_in_the_background(devices, maintenance):
+    printer = devices.asset()
+    acknowledged = devices.ingest(devices.event(printer, when(0), printer_alert=alert_row()), wait=False)
+    assert acknowledged.results[0].outcome == O.INGEST_OUTCOME_ACCEPTED
+    assert list(acknowledged.results[0].alarms) == [] and list(acknowledged.results[0].work_orders) == []
+    orders = _eventually(lambda: devices.stub.ListWorkOrders(pb.ListWorkOrdersRequest(asset=printer)).work_orders,
+                         lambda found: len(found) == 1)
+    [alarm] = _alarms(devices, printer)
+    assert len(orders) == 1 and alarm.work_order == orders[0].name and alarm.count == 1
+
+
+def test_a_payload_found_malformed_in_the_background_is_recorded_and_counted(devices, maintenance):
+    forklift = devices.asset("forklift")
+    broken = devices.event(forklift, when(0), j1939_message=dpb.J1939Message(pgn=65226, source_address=0, data=b"\x00"))
+    counted = dict(name="fleetops_maintenance_events_processed_total", format="forklift", result="rejected")
+    before = _metric(maintenance, **counted)
+    assert devices.ingest(broken, wait=False).results[0].outcome == O.INGEST_OUTCOME_ACCEPTED
+    assert _eventually(lambda: _metric(maintenance, **counted), lambda value: value == before + 1) == before + 1
+    assert _alarms(devices, forklift) == []
+    assert devices.ingest(broken).results[0].outcome == O.INGEST_OUTCOME_DUPLICATE  # stored once, settled
+
+
+def test_events_acknowledged_while_the_fleet_service_is_down_are_processed_when_it_returns(new_database_url):
+    """#10 faults: maintenance keeps ingesting without the fleet service and catches up after."""
+    from services.fleet.main import DEFINITION as FLEET
+    from services.maintenance.main import DEFINITION as MAINTENANCE
+    fleet_url = new_database_url("fleet")
+    fleet = start_service(FLEET, fleet_url)
+    port = fleet.service.port  # the fleet service comes back at the same address
+    maintenance = start_service(MAINTENANCE, new_database_url("maintenance"),
+                                peers={"fleet": f"localhost:{port}", "invoicing": "localhost:1"})
+    try:
+        devices = Devices(fleet.channel, maintenance.channel)
+        printer, refusing = devices.asset(), devices.asset(consent=False)  # neither described to maintenance yet
+        stop_service(fleet)
+        response = devices.ingest(devices.event(printer, when(0), printer_alert=alert_row()),
+                                  devices.event(refusing, when(0), printer_alert=alert_row()), wait=False)
+        assert [r.outcome for r in response.results] == [O.INGEST_OUTCOME_ACCEPTED] * 2
+        assert _metric(maintenance, "fleetops_maintenance_ingest_backlog_events") == 2
+        fleet = start_service(FLEET, fleet_url, grpc_port=port)
+        backlog = _eventually(lambda: _metric(maintenance, "fleetops_maintenance_ingest_backlog_events"),
+                              lambda value: value == 0, timeout=60)
+        assert backlog == 0
+        [alarm] = _alarms(devices, printer)
+        assert alarm.state == res.ALARM_STATE_ACTIVE and alarm.work_order
+        # Consent turned out to be missing: the event is discarded, never processed.
+        assert _alarms(devices, refusing) == []
+        assert _metric(maintenance, "fleetops_maintenance_events_processed_total", result="discarded") == 1
+    finally:
+        stop_service(maintenance)
+        stop_service(fleet)
