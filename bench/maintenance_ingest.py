@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import pstats
 import json
+import pstats
 import random
 import sys
 import threading
@@ -44,9 +44,9 @@ from fleetops.maintenance.v1 import maintenance_service_pb2_grpc as pb_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_support import METADATA, free_port, percentile, postgres_database, report, service_process  # noqa: E402
+from bench_support import METADATA, free_port, percentile, postgres_database, report, service_process
 
-from services.maintenance.ingestion import BACKGROUND_PROCESSING_VARIABLE  # noqa: E402
+from services.maintenance.ingestion import BACKGROUND_PROCESSING_VARIABLE
 
 BATCH = 10_000
 START = datetime(2026, 3, 1, tzinfo=UTC)

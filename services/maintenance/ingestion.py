@@ -20,7 +20,6 @@ import os
 import threading
 import time
 from collections import Counter as Tally
-from dataclasses import dataclass
 
 from fleetops.fleet.v1 import fleet_service_pb2_grpc as fleet_grpc
 from fleetops.fleet.v1 import meters_pb2 as fleet_meters
@@ -34,13 +33,13 @@ from services.maintenance.decoding import event_format, payload_kind
 from services.maintenance.domain.diagnostics import load_catalogues, load_registry_bundle
 from services.maintenance.orders import OrderDesk
 from services.maintenance.processing import EventProcessor
-from services.maintenance.store_ingest import DiagnosticEventRow, EventStatus, MeterOutboxRow, append_events
+from services.maintenance.store_ingest import DiagnosticEventRow, EventStatus, MeterOutboxRow, NewEvent, append_events
 from services.maintenance.store import AuditRecord
 from services.runtime.audit import AuditTrail
 from services.runtime.clients import Peer
 from services.runtime.db import utc_now
 from services.runtime.errors import FailedPrecondition, InvalidArgument
-from services.runtime.resources import from_timestamp, id_violation
+from services.runtime.resources import id_violation
 from services.runtime.server import Runtime
 
 log = logging.getLogger(__name__)
@@ -51,21 +50,13 @@ BACKGROUND_PROCESSING_VARIABLE = "MAINTENANCE_BACKGROUND_PROCESSING"
 MAX_EVENTS_PER_BATCH = 10_000
 MAX_ID_LENGTH = 200
 _CHUNK = 1000
+# What google.protobuf.Timestamp allows: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+_EARLIEST_SECONDS, _LATEST_SECONDS = -62_135_596_800, 253_402_300_799
 O = dpb.IngestOutcome
+# Read once: an enum attribute lookup is not free, and ingestion makes one per event.
+_ACCEPTED, _DUPLICATE, _CONFLICT, _REJECTED = (O.Value(f"INGEST_OUTCOME_{name}")
+                                                for name in ("ACCEPTED", "DUPLICATE", "CONFLICT", "REJECTED"))
 _OUTCOME_LABELS = {value: name.removeprefix("INGEST_OUTCOME_").lower() for name, value in O.items()}
-
-
-@dataclass(slots=True)
-class _Candidate:
-    """A structurally valid event, first of its (source, source_event_id) in the batch."""
-
-    index: int
-    key: tuple[str, str]
-    asset_id: str
-    kind: str
-    observe_time: object  # google.protobuf.Timestamp
-    payload: bytes  # deterministic serialization: stored, and hashed into the fingerprint
-    fingerprint: str
 
 
 class Ingestion:
@@ -106,24 +97,24 @@ class Ingestion:
             self._events.labels(device_format, outcome).inc(count)
         self._batch_seconds.observe(time.perf_counter() - started)
         return dpb.IngestDiagnosticsResponse(
-            results=results, accepted_count=counts[O.INGEST_OUTCOME_ACCEPTED],
-            duplicate_count=counts[O.INGEST_OUTCOME_DUPLICATE], conflict_count=counts[O.INGEST_OUTCOME_CONFLICT],
-            rejected_count=counts[O.INGEST_OUTCOME_REJECTED], batch_id=request.batch_id)
+            results=results, accepted_count=counts[_ACCEPTED],
+            duplicate_count=counts[_DUPLICATE], conflict_count=counts[_CONFLICT],
+            rejected_count=counts[_REJECTED], batch_id=request.batch_id)
 
-    def _append(self, session: Session, candidates: list[_Candidate], results: list[dpb.IngestResult | None],
-                awaited: bool) -> list[_Candidate]:
+    def _append(self, session: Session, candidates: list[NewEvent], results: list[dpb.IngestResult | None],
+                awaited: bool) -> list[NewEvent]:
         """Judges consent, appends the admitted events; the ones stored now (not replays)."""
         known = self._assets.lookup(session, {c.asset_id for c in candidates}, refresh=False)
-        admitted: list[_Candidate] = []
+        admitted: list[NewEvent] = []
         refused = 0
         for candidate in candidates:
             ref = known.found.get(candidate.asset_id)
             if ref is None and candidate.asset_id not in known.unreachable:
-                results[candidate.index] = _rejected(candidate.index, f"assets/{candidate.asset_id} does not exist"
+                results[candidate.position] = _rejected(candidate.position, f"assets/{candidate.asset_id} does not exist"
                                                                       f" in the fleet")
             elif ref is not None and not ref.data_collection_consent:
                 refused += 1
-                results[candidate.index] = _rejected(candidate.index, f"FAILED_PRECONDITION: {ref.customer} has not"
+                results[candidate.position] = _rejected(candidate.position, f"FAILED_PRECONDITION: {ref.customer} has not"
                                                                       f" consented to data collection; the event was"
                                                                       f" not stored")
             else:
@@ -131,26 +122,24 @@ class Ingestion:
         if refused == len(candidates):
             raise FailedPrecondition("the customers of these assets have not consented to data collection;"
                                      " nothing was stored", reason="NO_DATA_COLLECTION_CONSENT")
-        now = utc_now()
-        taken = append_events(session, [(*c.key, c.fingerprint, c.asset_id, c.kind, from_timestamp(c.observe_time), now,
-                                         c.index, c.payload, awaited) for c in admitted])
-        accepted: list[_Candidate] = []
+        taken = append_events(session, admitted, utc_now(), awaited)
+        accepted: list[NewEvent] = []
         for candidate in admitted:
-            index = candidate.index
+            index = candidate.position
             if candidate.key not in taken:
-                results[index] = dpb.IngestResult(index=index, outcome=O.INGEST_OUTCOME_ACCEPTED)
+                results[index] = dpb.IngestResult(index=index, outcome=_ACCEPTED)
                 accepted.append(candidate)
             elif taken[candidate.key] == candidate.fingerprint:
-                results[index] = dpb.IngestResult(index=index, outcome=O.INGEST_OUTCOME_DUPLICATE)
+                results[index] = dpb.IngestResult(index=index, outcome=_DUPLICATE)
             else:
                 results[index] = dpb.IngestResult(
-                    index=index, outcome=O.INGEST_OUTCOME_CONFLICT,
+                    index=index, outcome=_CONFLICT,
                     reason=f"event {candidate.key[1]!r} of {candidate.key[0]!r} was ingested before with other content")
         return accepted
 
-    def _report_processing(self, accepted: list[_Candidate], results: list[dpb.IngestResult | None]) -> None:
+    def _report_processing(self, accepted: list[NewEvent], results: list[dpb.IngestResult | None]) -> None:
         """Puts what processing made of the caller's own events into their results."""
-        by_key = {c.key: c.index for c in accepted}
+        by_key = {c.key: c.position for c in accepted}
         keys = list(by_key)
         with self._db.unit_of_work() as session:
             for offset in range(0, len(keys), _CHUNK):
@@ -170,10 +159,10 @@ class Ingestion:
                         results[index].work_orders.extend((outcome or {}).get("work_orders", []))
 
 
-def _screen(request: dpb.IngestDiagnosticsRequest, results: list[dpb.IngestResult | None]) -> list[_Candidate]:
+def _screen(request: dpb.IngestDiagnosticsRequest, results: list[dpb.IngestResult | None]) -> list[NewEvent]:
     """Validates each event and settles replays inside the batch itself."""
-    candidates: list[_Candidate] = []
-    first_of: dict[tuple[str, str], _Candidate] = {}
+    candidates: list[NewEvent] = []
+    first_of: dict[tuple[str, str], NewEvent] = {}
     for index, message in enumerate(request.events):
         kind = payload_kind(message)
         problem = _problem(message, kind)
@@ -187,11 +176,11 @@ def _screen(request: dpb.IngestDiagnosticsRequest, results: list[dpb.IngestResul
         if first is not None:
             same = first.fingerprint == fingerprint
             results[index] = dpb.IngestResult(
-                index=index, outcome=O.INGEST_OUTCOME_DUPLICATE if same else O.INGEST_OUTCOME_CONFLICT,
+                index=index, outcome=_DUPLICATE if same else _CONFLICT,
                 reason="" if same else f"event {key[1]!r} of {key[0]!r} appears earlier in this batch with other content")
             continue
-        first_of[key] = candidate = _Candidate(index, key, message.asset[len("assets/"):], kind, message.observe_time,
-                                               payload, fingerprint)
+        first_of[key] = candidate = NewEvent(index, key, message.asset[len("assets/"):], kind, message.observe_time,
+                                             payload, fingerprint)
         candidates.append(candidate)
     return candidates
 
@@ -207,8 +196,13 @@ def _problem(message: dpb.DiagnosticEvent, kind: str | None) -> str:
     # The fleet service refuses a malformed asset name outright, which would fail the whole batch.
     if len(parts) != 2 or parts[0] != "assets" or id_violation(parts[1], "asset"):
         return f"asset must look like assets/{{asset}}, got {message.asset!r}"
+    if "\x00" in message.source + message.source_event_id + message.asset:
+        return "source, source_event_id and asset must not contain NUL characters"
     if not message.HasField("observe_time"):
         return "observe_time is required"
+    if not (_EARLIEST_SECONDS <= message.observe_time.seconds <= _LATEST_SECONDS
+            and 0 <= message.observe_time.nanos < 1_000_000_000):
+        return "observe_time must lie between the years 1 and 9999"
     if kind is None:
         return "the event has no payload (printer_alert, j1939_message, redfish_event, ...)"
     return ""
@@ -219,7 +213,7 @@ def _format_of(event: dpb.DiagnosticEvent) -> str:
     return event_format(kind) if kind else "unknown"
 
 
-def _batch_audit(request: dpb.IngestDiagnosticsRequest, accepted: list[_Candidate]) -> list[tuple[str, str, str]]:
+def _batch_audit(request: dpb.IngestDiagnosticsRequest, accepted: list[NewEvent]) -> list[tuple[str, str, str]]:
     """Ingestion is audited per batch, not per event (events are high volume, each stored once anyway);
     a batch that accepted nothing (all replays, say) changed nothing and leaves no record."""
     if not accepted:
@@ -229,7 +223,7 @@ def _batch_audit(request: dpb.IngestDiagnosticsRequest, accepted: list[_Candidat
 
 
 def _rejected(index: int, reason: str) -> dpb.IngestResult:
-    return dpb.IngestResult(index=index, outcome=O.INGEST_OUTCOME_REJECTED, reason=reason)
+    return dpb.IngestResult(index=index, outcome=_REJECTED, reason=reason)
 
 
 class MeterForwarder:

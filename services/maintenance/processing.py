@@ -34,12 +34,27 @@ from services.maintenance.asset_directory import AssetDirectory, AssetRef
 from services.maintenance.decoding import Decoded, decode, event_format, state_kind
 from services.maintenance.domain.alarms import Alarm, AlarmState, clear, clearing_signal, observe
 from services.maintenance.domain.consumables import LevelReading
-from services.maintenance.domain.diagnostics import (Action, Catalogues, MalformedDiagnostic, PageCounter, RegistrySet,
-                                                     Severity, SupplyLevel, normalize)
+from services.maintenance.domain.diagnostics import (
+    Action,
+    Catalogues,
+    MalformedDiagnostic,
+    PageCounter,
+    RegistrySet,
+    Severity,
+    SupplyLevel,
+    normalize,
+)
 from services.maintenance.domain.work_orders import WorkOrderState
 from services.maintenance.orders import OrderDesk
-from services.maintenance.store_ingest import (AlarmRow, DeviceStateRow, DiagnosticEventRow, EventStatus, MeterOutboxRow,
-                                               SupplyReadingRow, mark_processed)
+from services.maintenance.store_ingest import (
+    AlarmRow,
+    DeviceStateRow,
+    DiagnosticEventRow,
+    EventStatus,
+    MeterOutboxRow,
+    SupplyReadingRow,
+    mark_processed,
+)
 from services.maintenance.store_orders import WorkOrderRow
 from services.runtime.dataclass_json import from_json, to_json
 from services.runtime.db import Database, upsert, utc_now
@@ -89,7 +104,7 @@ class _Event:
 class _Entry:
     """One alarm episode as the round sees it: the domain alarm and its row (None until saved)."""
 
-    __slots__ = ("alarm", "row", "changed")
+    __slots__ = ("alarm", "changed", "row")
 
     def __init__(self, alarm: Alarm, row: AlarmRow | None):
         self.alarm, self.row, self.changed = alarm, row, False

@@ -3,14 +3,17 @@ state the decoders need between events, alarms, supply history and meter reading
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import JSON, Boolean, Float, Index, Integer, LargeBinary, String, select, text, tuple_
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from services.maintenance.store import Base
 from services.runtime.db import UtcDateTime, insert_new, utc_now
+from services.runtime.resources import from_timestamp
 
 
 class EventStatus(StrEnum):
@@ -115,28 +118,41 @@ class MeterOutboxRow(Base):
     result: Mapped[str] = mapped_column(String(500), default="")
 
 
-# What the acknowledgement writes per event, in this order (the rest of a row starts at its default).
-APPENDED_COLUMNS = ("source", "source_event_id", "fingerprint", "asset_id", "kind", "observe_time", "receive_time",
-                    "position", "payload", "awaited")
+@dataclass(slots=True)
+class NewEvent:
+    """An event to append: the first of its (source, source_event_id) in its request."""
+
+    position: int  # its index in the request
+    key: tuple[str, str]  # (source, source_event_id)
+    asset_id: str
+    kind: str
+    observe_time: Timestamp
+    payload: bytes  # the DiagnosticEvent's deterministic serialization
+    fingerprint: str
+
+
 _CHUNK = 1000
 
 
-def append_events(session: Session, rows: list[tuple]) -> dict[tuple[str, str], str]:
-    """Stores the events (tuples in `APPENDED_COLUMNS` order, keys unique) whose (source,
-    source_event_id) is not taken yet, as pending; answers the stored fingerprint of every key that
-    was taken. A concurrent transaction appending the same key makes this one wait for it, and
-    every caller appends in key order, so two of them never wait on each other in a cycle."""
-    rows = sorted(rows, key=lambda row: (row[0], row[1]))
+def append_events(session: Session, events: list[NewEvent], receive_time: datetime,
+                  awaited: bool) -> dict[tuple[str, str], str]:
+    """Stores the events (keys unique) whose (source, source_event_id) is not taken yet, as
+    pending; answers the stored fingerprint of every key that was taken. A concurrent transaction
+    appending the same key makes this one wait for it, and every caller appends in key order, so
+    two of them never wait on each other in a cycle."""
+    events = sorted(events, key=lambda event: event.key)
     if session.get_bind().dialect.name == "postgresql":
-        taken = _append_copied(session, rows)
+        taken = _append_copied(session, events, receive_time, awaited)
     else:
         table = DiagnosticEventRow.__table__
         inserted: set[tuple] = set()
-        for offset in range(0, len(rows), _CHUNK):
-            inserted |= insert_new(session, table, [dict(zip(APPENDED_COLUMNS, row), status=EventStatus.PENDING,
-                                                         reason="") for row in rows[offset:offset + _CHUNK]],
-                                   ["source", "source_event_id"])
-        taken = {(row[0], row[1]): None for row in rows if (row[0], row[1]) not in inserted}
+        for offset in range(0, len(events), _CHUNK):
+            inserted |= insert_new(session, table, [dict(
+                source=e.key[0], source_event_id=e.key[1], fingerprint=e.fingerprint, asset_id=e.asset_id, kind=e.kind,
+                observe_time=from_timestamp(e.observe_time), receive_time=receive_time, position=e.position,
+                payload=e.payload, awaited=awaited, status=EventStatus.PENDING, reason="")
+                for e in events[offset:offset + _CHUNK]], ["source", "source_event_id"])
+        taken = {e.key: None for e in events if e.key not in inserted}
     unsettled = [key for key, fingerprint in taken.items() if fingerprint is None]
     for offset in range(0, len(unsettled), _CHUNK):
         taken.update({(s, i): f for s, i, f in session.execute(
@@ -167,31 +183,40 @@ def mark_processed(session: Session, keys: list[tuple[str, str]], when: datetime
 
 
 _STAGING = "diagnostic_event_staging"
-_COLUMN_LIST = ", ".join(APPENDED_COLUMNS)
 # One statement: insert what is new; for the rest, the fingerprint stored before this statement
 # began (NULL when a concurrent transaction committed the key meanwhile: read again after).
 _APPEND_STAGED = f"""
 WITH inserted AS (
-    INSERT INTO diagnostic_events ({_COLUMN_LIST}, status, reason)
-    SELECT {_COLUMN_LIST}, '{EventStatus.PENDING}', '' FROM {_STAGING} ORDER BY source, source_event_id
+    INSERT INTO diagnostic_events (source, source_event_id, fingerprint, asset_id, kind, observe_time, receive_time,
+                                   position, payload, awaited, status, reason)
+    SELECT source, source_event_id, fingerprint, asset_id, kind,
+           to_timestamp(observe_seconds) + (observe_nanos / 1000) * interval '1 microsecond', %(receive_time)s,
+           position, payload, %(awaited)s, '{EventStatus.PENDING}', ''
+    FROM {_STAGING} ORDER BY source, source_event_id
     ON CONFLICT (source, source_event_id) DO NOTHING
     RETURNING source, source_event_id)
 SELECT s.source, s.source_event_id, e.fingerprint FROM {_STAGING} s
 LEFT JOIN inserted i ON i.source = s.source AND i.source_event_id = s.source_event_id
 LEFT JOIN diagnostic_events e ON e.source = s.source AND e.source_event_id = s.source_event_id
 WHERE i.source IS NULL"""
+# COPY's text format: these characters are escaped inside a field.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
-def _append_copied(session: Session, rows: list[tuple]) -> dict[tuple[str, str], str | None]:
-    """PostgreSQL: COPY into a session-local staging table, then one INSERT ... SELECT."""
+def _append_copied(session: Session, events: list[NewEvent], receive_time: datetime,
+                   awaited: bool) -> dict[tuple[str, str], str | None]:
+    """PostgreSQL: COPY (text, composed here in one string) into a session-local staging table,
+    then one INSERT ... SELECT."""
     connection = session.connection().connection.driver_connection
+    text_rows = "".join(
+        f"{e.key[0].translate(_COPY_ESCAPES)}\t{e.key[1].translate(_COPY_ESCAPES)}\t{e.fingerprint}\t"
+        f"{e.asset_id.translate(_COPY_ESCAPES)}\t{e.kind}\t{e.observe_time.seconds}\t{e.observe_time.nanos}\t"
+        f"{e.position}\t\\\\x{e.payload.hex()}\n" for e in events)
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} (source text, source_event_id text,"
-                       f" fingerprint text, asset_id text, kind text, observe_time timestamptz,"
-                       f" receive_time timestamptz, position integer, payload bytea, awaited boolean)"
-                       f" ON COMMIT DELETE ROWS")
-        with cursor.copy(f"COPY {_STAGING} ({_COLUMN_LIST}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        cursor.execute(_APPEND_STAGED)
+                       f" fingerprint text, asset_id text, kind text, observe_seconds bigint, observe_nanos integer,"
+                       f" position integer, payload bytea) ON COMMIT DELETE ROWS")
+        with cursor.copy(f"COPY {_STAGING} FROM STDIN") as copy:
+            copy.write(text_rows.encode())
+        cursor.execute(_APPEND_STAGED, {"receive_time": receive_time, "awaited": awaited})
         return {(source, event_id): fingerprint for source, event_id, fingerprint in cursor.fetchall()}
