@@ -114,7 +114,8 @@ class Demo:
     def ingest_diagnostics(self) -> str:
         events = data.diagnostic_events(datetime(2026, 10, 28, 9, tzinfo=UTC))
         response = self.call(self.clients.maintenance.IngestDiagnostics,
-                             diagnostics_pb2.IngestDiagnosticsRequest(events=events), timeout=120)
+                             diagnostics_pb2.IngestDiagnosticsRequest(events=events, wait_for_processing=True),
+                             timeout=120)
         outcomes: dict[str, int] = {}
         for result in response.results:
             label = diagnostics_pb2.IngestOutcome.Name(result.outcome).removeprefix("INGEST_OUTCOME_").lower()
