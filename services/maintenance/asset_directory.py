@@ -129,15 +129,18 @@ class AssetDirectory:
         return Lookup({i: ref for i, (ref, _) in cached.items()}, unreachable)
 
     @staticmethod
-    def lock(session: Session, asset_ids: Iterable[str], *, skip_locked: bool = False) -> list[str]:
+    def lock(session: Session, asset_ids: Iterable[str], *, skip_locked: bool = False,
+             limit: int | None = None) -> list[str]:
         """Locks the assets' rows in id order until the unit of work ends; with `skip_locked`, only
-        those no other transaction holds (the answer names the ones locked)."""
+        those no other transaction holds, at most `limit` of them (the answer names the ones locked)."""
         ids = sorted(asset_ids)
         locked: list[str] = []
         for offset in range(0, len(ids), _BATCH):
-            locked += session.scalars(select(AssetRefRow.asset_id).where(
-                AssetRefRow.asset_id.in_(ids[offset:offset + _BATCH])).order_by(AssetRefRow.asset_id)
-                .with_for_update(skip_locked=skip_locked))
+            if limit is not None and len(locked) >= limit:
+                break
+            query = (select(AssetRefRow.asset_id).where(AssetRefRow.asset_id.in_(ids[offset:offset + _BATCH]))
+                     .order_by(AssetRefRow.asset_id).with_for_update(skip_locked=skip_locked))
+            locked += session.scalars(query if limit is None else query.limit(limit - len(locked)))
         return locked
 
     def _cached(self, session: Session, ids: list[str]) -> dict[str, tuple[AssetRef, datetime]]:

@@ -71,6 +71,8 @@ SUPPLY_HISTORY = timedelta(days=60)
 # small enough that a round's transaction stays short.
 ROUND_ASSETS = 100
 ROUND_EVENTS = 20_000
+# Assets a round considers: other replicas may hold the oldest ones (SKIP LOCKED passes over them).
+ROUND_CANDIDATES = 4 * ROUND_ASSETS
 # How often an idle processor looks for events another replica acknowledged, or for assets the
 # fleet service could not describe before.
 IDLE_POLL_SECONDS = 1.0
@@ -220,7 +222,8 @@ class EventProcessor:
             if not candidates:
                 return 0
             found = self._assets.lookup(session, candidates, refresh=True)
-            locked = set(self._assets.lock(session, found.found, skip_locked=not wait))
+            locked = set(self._assets.lock(session, found.found, skip_locked=not wait,
+                                           limit=None if wait else ROUND_ASSETS))
             # Assets the fleet service answered for without describing them are not in the fleet.
             absent = [a for a in candidates if a not in found.found and a not in found.unreachable]
             events = self._load(session, sorted(locked) + absent)
@@ -244,7 +247,7 @@ class EventProcessor:
         return list(session.scalars(
             select(DiagnosticEventRow.asset_id).where(DiagnosticEventRow.status == EventStatus.PENDING)
             .group_by(DiagnosticEventRow.asset_id).order_by(func.min(DiagnosticEventRow.receive_time))
-            .limit(ROUND_ASSETS)))
+            .limit(ROUND_CANDIDATES)))
 
     @staticmethod
     def _load(session: Session, asset_ids: list[str]) -> list[_Event]:

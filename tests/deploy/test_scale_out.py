@@ -20,7 +20,7 @@ from fleetops.maintenance.v1 import maintenance_service_pb2 as mpb
 
 from tests.conftest import ServiceUnderTest, start_service, stop_service
 from tests.invoicing.invoicing_service_builders import UNREACHABLE, Billing, fee, unique
-from tests.maintenance.maintenance_factory import Devices, alert_row, when
+from tests.maintenance.maintenance_factory import Devices, alert_row, eventually, when
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
@@ -93,6 +93,22 @@ def test_the_same_events_sent_to_both_replicas_are_stored_once(replicas):
     for devices in (left, right):
         [alarm] = devices.stub.ListAlarms(mpb.ListAlarmsRequest(asset=printer)).alarms
         assert alarm.count == len(events)
+
+
+def test_a_burst_acknowledged_by_both_replicas_is_processed_once_in_the_background(replicas):
+    left, right = (Devices(replicas.fleet.channel, replica.channel) for replica in replicas.maintenance)
+    printer = left.asset()
+    sends = [(left if minute % 2 else right, left.event(printer, when(minute), printer_alert=alert_row()))
+             for minute in range(12)]
+    with ThreadPoolExecutor(6) as pool:
+        responses = list(pool.map(lambda pair: _retrying_unavailable(lambda: pair[0].ingest(pair[1], wait=False)), sends))
+    assert [r.results[0].outcome for r in responses] == [dpb.INGEST_OUTCOME_ACCEPTED] * len(sends)
+    alarms = eventually(lambda: right.stub.ListAlarms(mpb.ListAlarmsRequest(asset=printer)).alarms,
+                        lambda found: len(found) == 1 and found[0].count == len(sends) and found[0].work_order)
+    [alarm] = alarms
+    assert alarm.count == len(sends)  # each event processed once, by one replica or the other
+    listed = left.stub.ListWorkOrders(mpb.ListWorkOrdersRequest(asset=printer)).work_orders
+    assert [order.name for order in listed] == [alarm.work_order]
 
 
 def test_two_invoicing_replicas_number_concurrent_finalizations_without_gaps(replicas):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -59,6 +60,17 @@ class Devices:
     def ingest(self, *events: dpb.DiagnosticEvent, wait: bool = True) -> dpb.IngestDiagnosticsResponse:
         """Ingests and, unless `wait` is off, answers with what processing made of the events."""
         return self.stub.IngestDiagnostics(dpb.IngestDiagnosticsRequest(events=list(events), wait_for_processing=wait))
+
+
+def eventually(read, done, timeout: float = 30.0):
+    """Polls `read()` until `done(value)` or the timeout; the last value. For what the event
+    processor does after the answer, in the background."""
+    deadline = time.monotonic() + timeout
+    value = read()
+    while not done(value) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        value = read()
+    return value
 
 
 def redfish(message_id: str, args: list[str], origin: str, event_id: str, severity: str) -> str:

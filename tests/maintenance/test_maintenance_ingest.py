@@ -15,7 +15,7 @@ from fleetops.maintenance.v1 import resources_pb2 as res
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import start_service, stop_service
-from tests.maintenance.maintenance_factory import Devices, alert_row, redfish, when
+from tests.maintenance.maintenance_factory import Devices, alert_row, eventually, redfish, when
 
 O = dpb.IngestOutcome
 
@@ -162,16 +162,6 @@ def test_fault_after_its_order_was_closed_opens_a_new_order(devices):
     assert len(again) == 1 and again[0] != first[0]
 
 
-def _eventually(read, done, timeout: float = 30.0):
-    """Polls `read()` until `done(value)`: processing runs after the answer, in the background."""
-    deadline = time.monotonic() + timeout
-    value = read()
-    while not done(value) and time.monotonic() < deadline:
-        time.sleep(0.05)
-        value = read()
-    return value
-
-
 def _metric(service, name: str, **labels) -> float:
     with urllib.request.urlopen(service.metrics_url, timeout=5) as response:
         families = text_string_to_metric_families(response.read().decode())
@@ -184,7 +174,7 @@ def test_acknowledged_events_are_processed_in_the_background(devices, maintenanc
     acknowledged = devices.ingest(devices.event(printer, when(0), printer_alert=alert_row()), wait=False)
     assert acknowledged.results[0].outcome == O.INGEST_OUTCOME_ACCEPTED
     assert list(acknowledged.results[0].alarms) == [] and list(acknowledged.results[0].work_orders) == []
-    orders = _eventually(lambda: devices.stub.ListWorkOrders(pb.ListWorkOrdersRequest(asset=printer)).work_orders,
+    orders = eventually(lambda: devices.stub.ListWorkOrders(pb.ListWorkOrdersRequest(asset=printer)).work_orders,
                          lambda found: len(found) == 1)
     [alarm] = _alarms(devices, printer)
     assert len(orders) == 1 and alarm.work_order == orders[0].name and alarm.count == 1
@@ -196,7 +186,7 @@ def test_a_payload_found_malformed_in_the_background_is_recorded_and_counted(dev
     counted = dict(name="fleetops_maintenance_events_processed_total", format="forklift", result="rejected")
     before = _metric(maintenance, **counted)
     assert devices.ingest(broken, wait=False).results[0].outcome == O.INGEST_OUTCOME_ACCEPTED
-    assert _eventually(lambda: _metric(maintenance, **counted), lambda value: value == before + 1) == before + 1
+    assert eventually(lambda: _metric(maintenance, **counted), lambda value: value == before + 1) == before + 1
     assert _alarms(devices, forklift) == []
     assert devices.ingest(broken).results[0].outcome == O.INGEST_OUTCOME_DUPLICATE  # stored once, settled
 
@@ -219,7 +209,7 @@ def test_events_acknowledged_while_the_fleet_service_is_down_are_processed_when_
         assert [r.outcome for r in response.results] == [O.INGEST_OUTCOME_ACCEPTED] * 2
         assert _metric(maintenance, "fleetops_maintenance_ingest_backlog_events") == 2
         fleet = start_service(FLEET, fleet_url, grpc_port=port)
-        backlog = _eventually(lambda: _metric(maintenance, "fleetops_maintenance_ingest_backlog_events"),
+        backlog = eventually(lambda: _metric(maintenance, "fleetops_maintenance_ingest_backlog_events"),
                               lambda value: value == 0, timeout=60)
         assert backlog == 0
         [alarm] = _alarms(devices, printer)
