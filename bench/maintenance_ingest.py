@@ -214,6 +214,11 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(7)
     rows = []
+
+    def note(row: dict) -> None:  # printed as each phase ends: a long run that is cut short still says something
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+
     with postgres_database("fleet") as fleet_url, postgres_database("maintenance") as maintenance_url, \
             service_process("fleet", fleet_url) as fleet_address, \
             service_process("maintenance", maintenance_url, label="ingest", fleet=fleet_address,
@@ -223,7 +228,7 @@ def main() -> None:
         stub = pb_grpc.MaintenanceServiceStub(grpc.insecure_channel(address, options=[
             ("grpc.max_send_message_length", 64 << 20), ("grpc.max_receive_message_length", 64 << 20)]))
         # Warm-up: every asset described once (the ingest replica asks the fleet service the first time).
-        warm_up = [make_event(-1 - i, asset, device_class, rng) for i, (asset, device_class) in enumerate(plan)]
+        warm_up = [make_event(20_000_000 + i, asset, device_class, rng) for i, (asset, device_class) in enumerate(plan)]
         for event in warm_up:
             event.source = "warm-up"
         stub.IngestDiagnostics(dpb.IngestDiagnosticsRequest(events=warm_up, wait_for_processing=True),
@@ -246,7 +251,7 @@ def main() -> None:
         name = "fleetops_maintenance_event_to_work_order_seconds"
         p50, p99 = histogram_quantile(page, name, 0.5), histogram_quantile(page, name, 0.99)
         routed = sum(s.value for f in text_string_to_metric_families(page) for s in f.samples if s.name == f"{name}_count")
-        rows.append({"phase": "steady load, processed while acknowledged", "callers": 1, "events": len(steady),
+        note({"phase": "steady load, processed while acknowledged", "callers": 1, "events": len(steady),
                      "unique": steady_unique, "seconds": round(steady_seconds, 2),
                      "events_per_second": round(len(steady) / steady_seconds),
                      "event_to_work_order_p50_s": round(p50, 3) if p50 is not None else None,
@@ -262,7 +267,7 @@ def main() -> None:
             seconds, counted, latencies = acknowledge(stub, part, callers)
             sent = sum(len(b) for b in part)
             totals = {k: totals[k] + counted[k] for k in totals}
-            rows.append({"phase": "acknowledge (durable)", "callers": callers, "events": sent,
+            note({"phase": "acknowledge (durable)", "callers": callers, "events": sent,
                          "seconds": round(seconds, 2), "events_per_second": round(sent / seconds),
                          "batch_p50_s": round(percentile(latencies, 0.5), 3),
                          "batch_p99_s": round(percentile(latencies, 0.99), 3), **counted})
@@ -274,7 +279,7 @@ def main() -> None:
         else:
             with service_process("maintenance", maintenance_url, label="worker", fleet=fleet_address):
                 drain_seconds = wait_drained(engine, 3600)
-        rows.append({"phase": "process backlog (1 worker)", "events": backlog, "seconds": round(drain_seconds, 2),
+        note({"phase": "process backlog (1 worker)", "events": backlog, "seconds": round(drain_seconds, 2),
                      "events_per_second": round(backlog / drain_seconds)})
 
         # 4. loss: every unique event once, none pending
@@ -286,7 +291,7 @@ def main() -> None:
             orders = connection.exec_driver_sql("SELECT count(*) FROM work_orders").scalar()
         engine.dispose()
     expected = steady_unique + unique
-    rows.append({"phase": "count", "events": len(steady) + len(stream), "unique": expected, "stored": stored,
+    note({"phase": "count", "events": len(steady) + len(stream), "unique": expected, "stored": stored,
                  "lost_or_doubled": stored - expected, **totals, "status": by_status, "work_orders": orders})
     report("maintenance_ingest", rows)
 
