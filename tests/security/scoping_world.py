@@ -117,10 +117,10 @@ def _side(suite, fleet: Fleet, maintenance, billing: Billing, model, issuer, pla
 
 
 def _alert_event(asset: str) -> dpb.IngestDiagnosticsRequest:
-    """A paper jam: an alarm on the asset."""
+    """A paper jam: an alarm on the asset (processed before the answer, which names the alarm)."""
     return dpb.IngestDiagnosticsRequest(events=[dpb.DiagnosticEvent(
         source=unique("collector"), source_event_id=uuid.uuid4().hex, asset=asset,
-        observe_time=stamp(datetime.now(UTC)), printer_alert=alert_row())])
+        observe_time=stamp(datetime.now(UTC)), printer_alert=alert_row())], wait_for_processing=True)
 
 
 def _plans(fleet_database_url: str, customer: str) -> tuple[str, str]:
