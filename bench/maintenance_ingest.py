@@ -189,9 +189,10 @@ def profiled_drain(maintenance_url: str, fleet_address: str) -> float:
     from services.runtime.pagination import PageTokens
     from services.runtime.server import Runtime
 
-    config = load_config("maintenance", database_url=maintenance_url)
+    config = load_config("maintenance", database_url=maintenance_url, development_auth=True,
+                         peers={"fleet": fleet_address, "invoicing": "localhost:1"})
     runtime = Runtime(config, Database(maintenance_url), PageTokens(b"bench"), GrpcServerMetrics.create())
-    processor = EventProcessor(runtime, AssetDirectory(fleet_address), OrderDesk(runtime), load_catalogues(),
+    processor = EventProcessor(runtime, AssetDirectory(config), OrderDesk(runtime), load_catalogues(),
                                load_registry_bundle(), after_commit=lambda: None, background=False)
     profile = cProfile.Profile()
     started = time.perf_counter()

@@ -1,15 +1,15 @@
 """initial schema
 
-Revision ID: d7553458a074
+Revision ID: 38409659597a
 Revises: 
-Create Date: 2026-11-22 13:21:20.106697
+Create Date: 2026-11-22 13:56:33.764509
 """
 from alembic import op
 import sqlalchemy as sa
 import services.runtime.db
 
 
-revision = 'd7553458a074'
+revision = '38409659597a'
 down_revision = None
 branch_labels = None
 depends_on = None
