@@ -33,8 +33,8 @@ from services.maintenance.decoding import event_format, payload_kind
 from services.maintenance.domain.diagnostics import load_catalogues, load_registry_bundle
 from services.maintenance.orders import OrderDesk
 from services.maintenance.processing import EventProcessor
-from services.maintenance.store_ingest import DiagnosticEventRow, EventStatus, MeterOutboxRow, NewEvent, append_events
 from services.maintenance.store import AuditRecord
+from services.maintenance.store_ingest import DiagnosticEventRow, EventStatus, MeterOutboxRow, NewEvent, append_events
 from services.runtime.audit import AuditTrail
 from services.runtime.clients import Peer
 from services.runtime.db import utc_now

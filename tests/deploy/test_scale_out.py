@@ -25,6 +25,7 @@ from tests.maintenance.maintenance_factory import Devices, alert_row, eventually
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
 RETRIES = 5
+BURST = 12
 DRAFTS = 20
 
 
@@ -64,13 +65,19 @@ def _retrying_unavailable(call: Callable[[], object]):
                 raise
 
 
-def test_a_burst_of_one_fault_split_across_two_replicas_opens_one_work_order(replicas):
+def _split_burst(replicas: Replicas, *, wait: bool) -> tuple[Devices, Devices, str, list[dpb.IngestDiagnosticsResponse]]:
+    """Twelve repeats of one fault on a new printer, sent alternately to the two replicas by six callers."""
     left, right = (Devices(replicas.fleet.channel, replica.channel) for replica in replicas.maintenance)
     printer = left.asset()
-    batches = [(left if minute % 2 else right, left.event(printer, when(minute), printer_alert=alert_row()))
-               for minute in range(12)]
+    sends = [(left if minute % 2 else right, left.event(printer, when(minute), printer_alert=alert_row()))
+             for minute in range(BURST)]
     with ThreadPoolExecutor(6) as pool:
-        responses = list(pool.map(lambda pair: _retrying_unavailable(lambda: pair[0].ingest(pair[1])), batches))
+        responses = list(pool.map(lambda pair: _retrying_unavailable(lambda: pair[0].ingest(pair[1], wait=wait)), sends))
+    return left, right, printer, responses
+
+
+def test_a_burst_of_one_fault_split_across_two_replicas_opens_one_work_order(replicas):
+    left, right, printer, responses = _split_burst(replicas, wait=True)
     orders = {name for response in responses for result in response.results for name in result.work_orders}
     assert len(orders) == 1
     for devices in (left, right):
@@ -96,17 +103,12 @@ def test_the_same_events_sent_to_both_replicas_are_stored_once(replicas):
 
 
 def test_a_burst_acknowledged_by_both_replicas_is_processed_once_in_the_background(replicas):
-    left, right = (Devices(replicas.fleet.channel, replica.channel) for replica in replicas.maintenance)
-    printer = left.asset()
-    sends = [(left if minute % 2 else right, left.event(printer, when(minute), printer_alert=alert_row()))
-             for minute in range(12)]
-    with ThreadPoolExecutor(6) as pool:
-        responses = list(pool.map(lambda pair: _retrying_unavailable(lambda: pair[0].ingest(pair[1], wait=False)), sends))
-    assert [r.results[0].outcome for r in responses] == [dpb.INGEST_OUTCOME_ACCEPTED] * len(sends)
+    left, right, printer, responses = _split_burst(replicas, wait=False)
+    assert [r.results[0].outcome for r in responses] == [dpb.INGEST_OUTCOME_ACCEPTED] * BURST
     alarms = eventually(lambda: right.stub.ListAlarms(mpb.ListAlarmsRequest(asset=printer)).alarms,
-                        lambda found: len(found) == 1 and found[0].count == len(sends) and found[0].work_order)
+                        lambda found: len(found) == 1 and found[0].count == BURST and found[0].work_order)
     [alarm] = alarms
-    assert alarm.count == len(sends)  # each event processed once, by one replica or the other
+    assert alarm.count == BURST  # each event processed once, by one replica or the other
     listed = left.stub.ListWorkOrders(mpb.ListWorkOrdersRequest(asset=printer)).work_orders
     assert [order.name for order in listed] == [alarm.work_order]
 
