@@ -1,15 +1,15 @@
 """initial schema
 
-Revision ID: 38409659597a
+Revision ID: 36847f5e8522
 Revises: 
-Create Date: 2026-11-22 13:56:33.764509
+Create Date: 2026-11-22 14:09:01.671194
 """
 from alembic import op
 import sqlalchemy as sa
 import services.runtime.db
 
 
-revision = '38409659597a'
+revision = '36847f5e8522'
 down_revision = None
 branch_labels = None
 depends_on = None
