@@ -231,10 +231,3 @@ def test_ids_with_tabs_backslashes_and_newlines_are_stored_as_sent(devices):
     plain = devices.event(printer, when(0), "line", printer_alert=alert_row())
     assert devices.ingest(plain).results[0].outcome == O.INGEST_OUTCOME_ACCEPTED  # not confused with the awkward id
 
-
-def test_an_observe_time_outside_the_timestamp_range_is_rejected(devices):
-    printer = devices.asset()
-    event = devices.event(printer, when(0), printer_alert=alert_row())
-    event.observe_time.seconds = 253_402_300_800  # 10000-01-01
-    [result] = devices.ingest(event).results
-    assert result.outcome == O.INGEST_OUTCOME_REJECTED and "observe_time" in result.reason
