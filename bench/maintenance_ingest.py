@@ -239,7 +239,7 @@ def main() -> None:
         steady, steady_unique = build_stream(plan, args.steady_rate * args.steady_seconds, 10_000_000, rng)
         worker_metrics = free_port()
         with service_process("maintenance", maintenance_url, label="worker", fleet=fleet_address,
-                             extra_env={"MAINTENANCE_METRICS_PORT": str(worker_metrics)}):
+                             metrics_port=worker_metrics):
             slice_size = max(1, args.steady_rate // 5)
             started = time.perf_counter()
             for number, offset in enumerate(range(0, len(steady), slice_size)):
