@@ -135,7 +135,8 @@ class _AlarmBook:
 
     def put(self, key: tuple[str, str], alarm: Alarm) -> _Entry:
         entry = self.latest.get(key)
-        if entry is None or entry.alarm.first_seen != alarm.first_seen:
+        # A new episode starts at count 1; a late repeat moves first_seen back but is the same episode.
+        if entry is None or (alarm.count == 1 and entry.alarm.first_seen != alarm.first_seen):
             if entry is not None and entry.changed:
                 self._replaced.append(entry)
             entry = self.latest[key] = _Entry(alarm, None)

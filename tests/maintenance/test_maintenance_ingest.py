@@ -153,6 +153,15 @@ def test_a_burst_of_the_same_fault_from_concurrent_callers_opens_one_work_order(
     assert [o.name for o in listed] == list(orders)
 
 
+def test_a_late_repeat_older_than_the_alarm_joins_it_instead_of_opening_another(devices):
+    printer = devices.asset()
+    devices.ingest(devices.event(printer, when(5), printer_alert=alert_row()))
+    devices.ingest(devices.event(printer, when(2), printer_alert=alert_row()))  # delivered late
+    [alarm] = _alarms(devices, printer)
+    assert alarm.count == 2
+    assert alarm.first_seen_time.ToDatetime() == when(2).replace(tzinfo=None)
+
+
 def test_fault_after_its_order_was_closed_opens_a_new_order(devices):
     printer = devices.asset()
     first = devices.ingest(devices.event(printer, when(0), printer_alert=alert_row())).results[0].work_orders
