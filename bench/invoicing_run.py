@@ -52,12 +52,11 @@ from google.protobuf import timestamp_pb2
 from google.type import date_pb2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_support import (METADATA, ROOT, cpu_seconds, free_port, metric_samples, postgres_database,  # noqa: E402
-                           report, service_process)
+from bench_support import METADATA, ROOT, cpu_seconds, free_port, metric_samples, postgres_database, report, service_process
 
 sys.path.insert(0, str(ROOT))
-from services.fleet.store import AssetRow, CustomerRow, DeviceModelRow, SiteRow  # noqa: E402
-from services.maintenance.store_orders import WorkOrderRow  # noqa: E402
+from services.fleet.store import AssetRow, CustomerRow, DeviceModelRow, SiteRow
+from services.maintenance.store_orders import WorkOrderRow
 
 PERIOD = date(2026, 3, 1)
 FIRST_READ = datetime(2026, 2, 28, 6, tzinfo=UTC)  # the read before the period, then one a day

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
-
 from fleetops.fleet.v1 import fleet_service_pb2_grpc
 from fleetops.invoicing.v1 import invoicing_service_pb2_grpc
 from fleetops.maintenance.v1 import maintenance_service_pb2_grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
 from services.runtime.auth import ROLES_HEADER, SUBJECT_HEADER
 from services.runtime.clients import bearer_metadata, open_channel
 from services.runtime.config import ClientTls

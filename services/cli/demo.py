@@ -17,15 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from fleetops.fleet.v1 import fleet_service_pb2 as fleet_pb
+from fleetops.fleet.v1 import meters_pb2, placement_pb2, replacement_pb2
+from fleetops.fleet.v1 import resources_pb2 as fleet_res
+from fleetops.invoicing.v1 import billing_pb2, contracts_pb2, plans_pb2
+from fleetops.invoicing.v1 import invoicing_service_pb2 as inv_pb
+from fleetops.maintenance.v1 import diagnostics_pb2, scheduling_pb2
+from fleetops.maintenance.v1 import maintenance_service_pb2 as mnt_pb
+from fleetops.maintenance.v1 import resources_pb2 as mnt_res
 from google.protobuf import duration_pb2
 from google.type import date_pb2, latlng_pb2, money_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from fleetops.fleet.v1 import fleet_service_pb2 as fleet_pb, meters_pb2, placement_pb2, replacement_pb2
-from fleetops.fleet.v1 import resources_pb2 as fleet_res
-from fleetops.invoicing.v1 import billing_pb2, contracts_pb2, invoicing_service_pb2 as inv_pb, plans_pb2
-from fleetops.maintenance.v1 import diagnostics_pb2, maintenance_service_pb2 as mnt_pb, resources_pb2 as mnt_res
-from fleetops.maintenance.v1 import scheduling_pb2
 from services.cli import demo_data as data
 from services.cli.connection import Clients, default_address, describe_rpc_error
 

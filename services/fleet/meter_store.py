@@ -11,8 +11,7 @@ from sqlalchemy import String, and_, any_, bindparam, func, insert, select, true
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from services.fleet.domain.meters import (CounterState, Reading, RegisterRules, Reset, Timeline, estimate_window_start,
-                                          walk)
+from services.fleet.domain.meters import CounterState, Reading, RegisterRules, Reset, Timeline, estimate_window_start, walk
 from services.fleet.store import AssetRow, DeviceModelRow, MeterLatestRow, MeterReadingRow, MeterResetRow
 from services.runtime.db import upsert
 

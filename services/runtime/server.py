@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
-from prometheus_client import Gauge
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from prometheus_client import Gauge
 
 from services.runtime.auth import authenticator_for
 from services.runtime.config import ServerTls, ServiceConfig, load_config

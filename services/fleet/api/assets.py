@@ -9,8 +9,15 @@ from fleetops.fleet.v1 import resources_pb2 as res
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.fleet.api.catalog import (CUSTOMERS, DEVICE_CLASS_FROM_PROTO, DEVICE_CLASS_TO_PROTO, DEVICE_MODELS,
-                                        LOCATIONS, SITES, _stamps)
+from services.fleet.api.catalog import (
+    CUSTOMERS,
+    DEVICE_CLASS_FROM_PROTO,
+    DEVICE_CLASS_TO_PROTO,
+    DEVICE_MODELS,
+    LOCATIONS,
+    SITES,
+    _stamps,
+)
 from services.fleet.domain.assets import AcquisitionMode, AssetState, Lifecycle, ensure_movable
 from services.fleet.store import AssetMoveRow, AssetRow, CustomerRow, DeviceModelRow, LocationRow, SiteRow
 from services.runtime.auth import current_identity

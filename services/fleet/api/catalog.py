@@ -11,8 +11,7 @@ from google.type import latlng_pb2, timeofday_pb2
 from sqlalchemy.orm import Session
 
 from services.fleet.domain.customers import CustomerDetails, check_parent, validate_details
-from services.fleet.domain.device_models import (DeviceClass, DeviceModelDetails, RegisterSpec,
-                                                 validate_device_model)
+from services.fleet.domain.device_models import DeviceClass, DeviceModelDetails, RegisterSpec, validate_device_model
 from services.fleet.domain.meters import parse_decimal
 from services.fleet.domain.sites import SiteDetails, validate_site
 from services.fleet.store import MONEY_SCALE, CustomerRow, DeviceModelRow, LocationRow, SiteRow

@@ -13,9 +13,16 @@ from google.type import latlng_pb2
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.fleet.api.assets import ASSET_COLLECTION, _MODE_TO_PROTO
-from services.fleet.api.catalog import (CUSTOMER_COLLECTION, CUSTOMERS, DEVICE_CLASS_FROM_PROTO, DEVICE_MODELS,
-                                        SITE_COLLECTION, SITES, register_specs)
+from services.fleet.api.assets import _MODE_TO_PROTO, ASSET_COLLECTION
+from services.fleet.api.catalog import (
+    CUSTOMER_COLLECTION,
+    CUSTOMERS,
+    DEVICE_CLASS_FROM_PROTO,
+    DEVICE_MODELS,
+    SITE_COLLECTION,
+    SITES,
+    register_specs,
+)
 from services.fleet.domain.assets import AssetState
 from services.fleet.domain.kpis import AssetLife, past_expected_life, utilisation
 from services.fleet.domain.meters import DEFAULT_READ_TOLERANCE, build_timeline, usage_between

@@ -13,12 +13,36 @@ from sqlalchemy.orm import Session
 
 from services.fleet.api.assets import ASSET_COLLECTION, ASSETS, check_assets_visible
 from services.fleet.api.catalog import register_specs
-from services.fleet.domain.meters import (DEFAULT_AVERAGE_WINDOW, DEFAULT_READ_TOLERANCE, MAX_READINGS_PER_BATCH,
-                                          Assessment, CounterState, EndpointKind, Reading, ReadingSource,
-                                          RegisterRules, Timeline, Verdict, assess, parse_decimal, plain,
-                                          usage_between, walk)
-from services.fleet.meter_store import (StoredReading, asset_registers, insert_readings, latest_readings, neighbours,
-                                        readings_at, resets_of, restate, state_columns, usage_timelines)
+from services.fleet.domain.meters import (
+    DEFAULT_AVERAGE_WINDOW,
+    DEFAULT_READ_TOLERANCE,
+    MAX_READINGS_PER_BATCH,
+    Assessment,
+    CounterState,
+    EndpointKind,
+    Reading,
+    ReadingSource,
+    RegisterRules,
+    Timeline,
+    Verdict,
+    assess,
+    parse_decimal,
+    plain,
+    usage_between,
+    walk,
+)
+from services.fleet.meter_store import (
+    StoredReading,
+    asset_registers,
+    insert_readings,
+    latest_readings,
+    neighbours,
+    readings_at,
+    resets_of,
+    restate,
+    state_columns,
+    usage_timelines,
+)
 from services.fleet.store import MeterReadingRow, MeterResetRow
 from services.runtime.audit import note_change, note_changes
 from services.runtime.errors import InvalidArgument, NotFound

@@ -12,11 +12,30 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.fleet.api.assets import ASSET_COLLECTION, ASSETS
-from services.fleet.api.catalog import (CUSTOMER_COLLECTION, CUSTOMERS, DEVICE_CLASS_FROM_PROTO, DEVICE_MODELS, LOCATIONS,
-                                        SITE_COLLECTION, SITES)
-from services.fleet.api.plan_jobs import (FAILED, SUCCEEDED, Outcome, PlanJobs, decimal_field, decimal_text, money,
-                                          money_field, new_plan_id, output_json, plan_message, solver_report,
-                                          time_limit)
+from services.fleet.api.catalog import (
+    CUSTOMER_COLLECTION,
+    CUSTOMERS,
+    DEVICE_CLASS_FROM_PROTO,
+    DEVICE_MODELS,
+    LOCATIONS,
+    SITE_COLLECTION,
+    SITES,
+)
+from services.fleet.api.plan_jobs import (
+    FAILED,
+    SUCCEEDED,
+    Outcome,
+    PlanJobs,
+    decimal_field,
+    decimal_text,
+    money,
+    money_field,
+    new_plan_id,
+    output_json,
+    plan_message,
+    solver_report,
+    time_limit,
+)
 from services.fleet.domain.assets import MOVABLE_STATES, AcquisitionMode, AssetState, Lifecycle, ensure_movable
 from services.fleet.domain.device_models import DeviceClass
 from services.fleet.domain.placement_input import CatalogueModel, GroupInput, PlacementSettings, Spot, build_problem

@@ -23,9 +23,9 @@ from google.type import money_pb2
 from sqlalchemy.orm import Session
 
 from services.fleet.store_plans import PlanRowMixin
+from services.runtime.crud import Collection, StandardMethods
 from services.runtime.currencies import MINOR_UNITS
 from services.runtime.errors import InvalidArgument
-from services.runtime.crud import Collection, StandardMethods
 from services.runtime.jobs import SolveJobs
 from services.runtime.proto_values import duration_or, money_from_proto, money_to_proto
 from services.runtime.repository import NamedRows
@@ -171,7 +171,7 @@ class PlanJobs:
                     raise error
                 row.state, output, row.error = outcome(result)
                 row.output = {**row.output, **output}
-            except Exception:  # noqa: BLE001 - a plan must not stay RUNNING forever; the log has the details
+            except Exception:
                 log.exception("solve of %s failed", self._pattern.name_of(key))
                 row.state, row.error = FAILED, FAILED_SOLVE
             row.touch()

@@ -14,15 +14,40 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.fleet.api.assets import ASSETS
-from services.fleet.api.catalog import (CUSTOMER_COLLECTION, CUSTOMERS, DEVICE_MODEL_COLLECTION, DEVICE_MODELS, SITES,
-                                        register_specs)
-from services.fleet.api.plan_jobs import (FAILED, SUCCEEDED, Outcome, PlanJobs, decimal_field, decimal_text, money,
-                                          money_field, new_plan_id, output_json, plan_message, solver_report,
-                                          time_limit)
+from services.fleet.api.catalog import (
+    CUSTOMER_COLLECTION,
+    CUSTOMERS,
+    DEVICE_MODEL_COLLECTION,
+    DEVICE_MODELS,
+    SITES,
+    register_specs,
+)
+from services.fleet.api.plan_jobs import (
+    FAILED,
+    SUCCEEDED,
+    Outcome,
+    PlanJobs,
+    decimal_field,
+    decimal_text,
+    money,
+    money_field,
+    new_plan_id,
+    output_json,
+    plan_message,
+    solver_report,
+    time_limit,
+)
 from services.fleet.domain.assets import MOVABLE_STATES
 from services.fleet.domain.meters import Reading, build_timeline
-from services.fleet.domain.replacement_input import (AssetFacts, FleetAsset, HistoryEntry, ModelFacts,
-                                                     ReplacementSettings, build_problem, period_start)
+from services.fleet.domain.replacement_input import (
+    AssetFacts,
+    FleetAsset,
+    HistoryEntry,
+    ModelFacts,
+    ReplacementSettings,
+    build_problem,
+    period_start,
+)
 from services.fleet.meter_store import resets_of
 from services.fleet.plan_solves import solve_replacement
 from services.fleet.replacement import ProblemError, Solution, SolveParams

@@ -23,10 +23,10 @@ from services.runtime.audit import note_change, note_changes
 from services.runtime.crud import Collection
 from services.runtime.db import utc_now
 from services.runtime.errors import DomainError
+from services.runtime.proto_values import date_to_proto
 from services.runtime.repository import NamedRows
 from services.runtime.resources import NamePattern, etag_for, parse_name, to_timestamp
 from services.runtime.scoping import CustomerOwned
-from services.runtime.proto_values import date_to_proto
 
 log = logging.getLogger(__name__)
 BILLING_RUNS = NamePattern("billingRuns/{billing_run}")
