@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ from services.runtime.request_limits import RequestLimits
 from services.runtime.workers import WorkerPool
 
 log = logging.getLogger(__name__)
+# How long a drained process may take to exit by itself before it is ended.
+EXIT_WATCHDOG_SECONDS = 5.0
 
 
 @dataclass
@@ -153,7 +156,14 @@ def run_until_signalled(definition: ServiceDefinition) -> None:
         pass
     service.stop()
     log.info("%s stopped", definition.name)
+    # A handler still running after the grace period (its caller gone) keeps a non-daemon pool thread,
+    # and with it the process, alive at exit: after a moment the process ends anyway (its uncommitted
+    # transaction dies with it). A clean exit first lets multiprocessing release what it holds.
+    threading.Thread(target=_exit_after, args=(EXIT_WATCHDOG_SECONDS,), name="exit-watchdog", daemon=True).start()
+
+
+def _exit_after(seconds: float) -> None:
+    time.sleep(seconds)
+    log.warning("still running %.0f s after draining (a handler outlived the grace period): exiting", seconds)
     logging.shutdown()
-    # A handler still running after the grace period (its caller gone) would keep a non-daemon pool
-    # thread alive and the process with it; its uncommitted transaction dies with the process anyway.
     os._exit(0)
