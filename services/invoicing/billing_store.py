@@ -32,6 +32,7 @@ from services.invoicing.store import (
     IssuingEntityRow,
     PlanVersionRow,
 )
+from services.runtime.db import driver_connection
 from services.runtime.errors import DomainError
 
 
@@ -168,7 +169,7 @@ def bulk_insert(session: Session, table: Table, rows: list[dict]) -> None:
             defaults[column.name] = column.default.arg if column.default.is_scalar else column.default.arg(None)
     processors = [(column.name, column.type.bind_processor(dialect)) for column in columns]
     names = ", ".join(f'"{column.name}"' for column in columns)
-    with connection.connection.driver_connection.cursor() as cursor:
+    with driver_connection(session) as driver, driver.cursor() as cursor:
         with cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
             for row in rows:
                 values = [row.get(name, defaults.get(name)) for name, _ in processors]

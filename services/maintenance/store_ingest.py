@@ -12,7 +12,7 @@ from sqlalchemy import JSON, Boolean, Float, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from services.maintenance.store import Base
-from services.runtime.db import UtcDateTime, insert_new, utc_now
+from services.runtime.db import UtcDateTime, driver_connection, insert_new, utc_now
 from services.runtime.resources import from_timestamp
 
 
@@ -207,12 +207,11 @@ def _append_copied(session: Session, events: list[NewEvent], receive_time: datet
                    awaited: bool) -> dict[tuple[str, str], str | None]:
     """PostgreSQL: COPY (text, composed here in one string) into a session-local staging table,
     then one INSERT ... SELECT."""
-    connection = session.connection().connection.driver_connection
     text_rows = "".join(
         f"{e.key[0].translate(_COPY_ESCAPES)}\t{e.key[1].translate(_COPY_ESCAPES)}\t{e.fingerprint}\t"
         f"{e.asset_id.translate(_COPY_ESCAPES)}\t{e.kind}\t{e.observe_time.seconds}\t{e.observe_time.nanos}\t"
         f"{e.position}\t\\\\x{e.payload.hex()}\n" for e in events)
-    with connection.cursor() as cursor:
+    with driver_connection(session) as connection, connection.cursor() as cursor:
         cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} (source text, source_event_id text,"
                        f" fingerprint text, asset_id text, kind text, observe_seconds bigint, observe_nanos integer,"
                        f" position integer, payload bytea) ON COMMIT DELETE ROWS")

@@ -200,6 +200,19 @@ def alembic_config(migrations_dir: Path, url: str) -> Config:
 
 
 @contextlib.contextmanager
+def driver_connection(session: Session) -> Iterator:
+    """The driver's own connection, for what SQLAlchemy cannot say (COPY); the driver's errors come out
+    wrapped as SQLAlchemy's, so a lost database is UNAVAILABLE here too."""
+    connection = session.connection()
+    dbapi_error = connection.dialect.loaded_dbapi.Error
+    try:
+        yield connection.connection.driver_connection
+    except dbapi_error as error:
+        raise DBAPIError.instance(None, None, error, dbapi_error,
+                                  connection_invalidated=connection.dialect.is_disconnect(error, None, None)) from error
+
+
+@contextlib.contextmanager
 def translate_database_errors() -> Iterator[None]:
     """A database that cannot be reached is UNAVAILABLE (retryable), not INTERNAL."""
     try:
