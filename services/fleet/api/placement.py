@@ -35,6 +35,7 @@ from services.fleet.api.plan_jobs import (
     plan_message,
     solver_report,
     time_limit,
+    written_by_verbs_only,
 )
 from services.fleet.domain.assets import MOVABLE_STATES, AcquisitionMode, AssetState, Lifecycle, ensure_movable
 from services.fleet.domain.device_models import DeviceClass
@@ -74,13 +75,9 @@ def placement_plan_to_proto(row: PlacementPlanRow) -> ppb.PlacementPlan:
     return message
 
 
-def _read_only(*_args) -> None:
-    raise AssertionError("plans are written by their verbs only")
-
-
 PLACEMENT_PLAN_COLLECTION = Collection(
     pattern=PLACEMENT_PLANS, row_type=PlacementPlanRow, message_type=ppb.PlacementPlan,
-    message_field="placement_plan", writable=(), to_message=placement_plan_to_proto, write=_read_only,
+    message_field="placement_plan", writable=(), to_message=placement_plan_to_proto, write=written_by_verbs_only,
     scope=CustomerOwned("customer_id"))
 
 

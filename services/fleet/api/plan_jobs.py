@@ -125,6 +125,11 @@ def plan_message(row: PlanRowMixin, pattern: NamePattern, message: Message) -> M
     return message
 
 
+def written_by_verbs_only(*_args) -> None:
+    """A plan collection's `write`: plans have no Create/Update, only their solve and apply verbs."""
+    raise AssertionError("plans are written by their verbs only")
+
+
 class PlanJobs:
     """The job flow of one kind of plan."""
 

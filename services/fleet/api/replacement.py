@@ -36,6 +36,7 @@ from services.fleet.api.plan_jobs import (
     plan_message,
     solver_report,
     time_limit,
+    written_by_verbs_only,
 )
 from services.fleet.domain.assets import MOVABLE_STATES
 from services.fleet.domain.meters import Reading, build_timeline
@@ -80,13 +81,9 @@ def replacement_plan_to_proto(row: ReplacementPlanRow) -> rpb.ReplacementPlan:
     return plan_message(row, REPLACEMENT_PLANS, message)
 
 
-def _read_only(*_args) -> None:
-    raise AssertionError("plans are written by their verbs only")
-
-
 REPLACEMENT_PLAN_COLLECTION = Collection(
     pattern=REPLACEMENT_PLANS, row_type=ReplacementPlanRow, message_type=rpb.ReplacementPlan,
-    message_field="replacement_plan", writable=(), to_message=replacement_plan_to_proto, write=_read_only,
+    message_field="replacement_plan", writable=(), to_message=replacement_plan_to_proto, write=written_by_verbs_only,
     scope=CustomerOwned("customer_id"))
 
 
