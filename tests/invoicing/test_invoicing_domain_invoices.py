@@ -190,7 +190,7 @@ def test_a_tax_category_without_a_rate_is_a_failed_precondition():
        rounding=st.sampled_from(list(TaxRounding)))
 def test_totals_are_exact_and_a_credit_note_cancels_its_invoice(amounts, rounding):
     template = japanese_rated()[0]
-    lines = tuple(dataclasses.replace(template.lines[0], amount=D(yen), tax_category=category)
+    lines = tuple(template.lines[0]._replace(amount=D(yen), tax_category=category)
                   for yen, category in amounts)
     policy = japan_tax_policy(rounding)
     invoice = finalize(draft_invoice([dataclasses.replace(template, lines=lines)], policy), JAPAN, 7, FINALIZED_AT)

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from typing import NamedTuple
 
-from services.invoicing.domain.contracts import BillingPeriod, Contract, CoveredAsset
+from services.invoicing.domain.contracts import BillingPeriod, Contract, CoveredAsset, overlap_days
 from services.invoicing.domain.lines import InvoiceLine, LineKind
 from services.invoicing.domain.money import minor_unit
 from services.invoicing.domain.plans import PlanVersion
 
 
-@dataclass(frozen=True, slots=True)
-class Placement:
+class Placement(NamedTuple):
     """Where an asset's lines are grouped: its site and cost centre, and its billable days in a span."""
 
     site: str
@@ -28,9 +27,11 @@ class RatingContext:
         self.period = period
         self.money_quantum = minor_unit(contract.currency)
         self.active_days = contract.active_days(period.start, period.end)
-        self._intervals: dict[str, list[CoveredAsset]] = {}
+        # per asset, in contract order: each interval with the dates it is billable, [from, to)
+        self._spans: dict[str, list[tuple[date, date, CoveredAsset]]] = {}
         for covered in contract.assets:
-            self._intervals.setdefault(covered.asset, []).append(covered)
+            self._spans.setdefault(covered.asset, []).append((*contract.billable_span(covered), covered))
+        self._placements: dict[tuple[date, date], dict[str, Placement]] = {}
         self.in_period = self.placements(period.start, period.end)
 
     def money(self, amount: Decimal) -> Decimal:
@@ -38,13 +39,22 @@ class RatingContext:
         return amount.quantize(self.money_quantum, rounding=ROUND_HALF_UP)
 
     def placements(self, start: date, end: date) -> dict[str, Placement]:
-        """Assets billable on some day of [start, end), in contract order, placed by their latest interval there."""
+        """Assets billable on some day of [start, end), in contract order, placed by their latest interval there.
+
+        Computed once per span (a monthly fee's cycle is the period itself); do not modify the result.
+        """
+        placed = self._placements.get((start, end))
+        if placed is None:
+            placed = self._placements[(start, end)] = self._place(start, end)
+        return placed
+
+    def _place(self, start: date, end: date) -> dict[str, Placement]:
         placed: dict[str, Placement] = {}
-        for asset, intervals in self._intervals.items():
+        for asset, spans in self._spans.items():
             days = 0
             latest: CoveredAsset | None = None
-            for covered in intervals:
-                covered_days = self.contract.asset_days(covered, start, end)
+            for billable_from, billable_to, covered in spans:
+                covered_days = overlap_days(billable_from, billable_to, start, end)
                 if covered_days:
                     days += covered_days
                     if latest is None or covered.effective_from > latest.effective_from:

@@ -96,11 +96,14 @@ class Contract:
     def active_days(self, start: date, end: date) -> int:
         return overlap_days(self.start_date, self.end_date or date.max, start, end)
 
+    def billable_span(self, covered: CoveredAsset) -> tuple[date, date]:
+        """[from, to) while `covered` is under the contract and the contract runs."""
+        return (max(covered.effective_from, self.start_date),
+                min(covered.effective_to or date.max, self.end_date or date.max))
+
     def asset_days(self, covered: CoveredAsset, start: date, end: date) -> int:
-        """Days `covered` is billable within [start, end): under the contract and while the contract runs."""
-        contract_end = self.end_date or date.max
-        return overlap_days(max(covered.effective_from, self.start_date),
-                            min(covered.effective_to or date.max, contract_end), start, end)
+        """Days `covered` is billable within [start, end)."""
+        return overlap_days(*self.billable_span(covered), start, end)
 
     def period_number(self, period: BillingPeriod) -> int:
         """0 for the period the contract starts in, 1 for the next one, ..."""

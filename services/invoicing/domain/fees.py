@@ -15,11 +15,12 @@ from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 
-from services.invoicing.domain.context import RatingContext
+from services.invoicing.domain.context import Placement, RatingContext
 from services.invoicing.domain.lines import InvoiceLine, LineKind
 from services.invoicing.domain.plans import AvailabilityGuarantee, FeeBasis, FixedFee, Timing
 
 SECONDS_PER_DAY = 86_400
+_FIXED_FEE = LineKind.FIXED_FEE  # enum member look-ups are slow on the rating hot path
 
 
 def fee_cycles(context: RatingContext, fee: FixedFee) -> list[tuple[date, date]]:
@@ -43,23 +44,29 @@ def fee_cycles(context: RatingContext, fee: FixedFee) -> list[tuple[date, date]]
 def rate_fixed_fee(context: RatingContext, fee: FixedFee) -> list[InvoiceLine]:
     lines: list[InvoiceLine] = []
     contract = context.contract
+    months = fee.frequency.months
     for start, end in fee_cycles(context, fee):
         cycle_days = (end - start).days
         if fee.basis is FeeBasis.PER_CONTRACT:
-            billable = {"": (contract.billing_site, contract.billing_cost_centre, contract.active_days(start, end))}
+            billable = {"": Placement(contract.billing_site, contract.billing_cost_centre,
+                                      contract.active_days(start, end))}
         else:
-            billable = {asset: (placed.site, placed.cost_centre, placed.days)
-                        for asset, placed in context.placements(start, end).items()}
+            billable = context.placements(start, end)
+        priced: dict[int, tuple[Decimal, Decimal, str]] = {}  # by billable days: most assets share a few
         for asset, (site, cost_centre, days) in billable.items():
             if not days:
                 continue
+            terms = priced.get(days)
+            if terms is None:
+                terms = priced[days] = (
+                    Decimal(days), context.money(fee.amount * days / cycle_days),
+                    f"{days}/{cycle_days} days of {fee.amount} per {fee.frequency.name.lower()} cycle")
+            quantity, amount, note = terms
             lines.append(InvoiceLine(
-                contract_id=contract.contract_id, charge_id=fee.charge_id, kind=LineKind.FIXED_FEE,
-                description=fee.description, site=site, cost_centre=cost_centre, quantity=Decimal(days),
-                unit_price=None, amount=context.money(fee.amount * days / cycle_days),
-                tax_category=fee.tax_category, service_start=start, service_end=end,
-                recurring_months=fee.frequency.months, asset=asset,
-                note=f"{days}/{cycle_days} days of {fee.amount} per {fee.frequency.name.lower()} cycle",
+                contract_id=contract.contract_id, charge_id=fee.charge_id, kind=_FIXED_FEE,
+                description=fee.description, site=site, cost_centre=cost_centre, quantity=quantity,
+                unit_price=None, amount=amount, tax_category=fee.tax_category, service_start=start, service_end=end,
+                recurring_months=months, asset=asset, note=note,
             ))
     return lines
 
@@ -75,6 +82,8 @@ def rate_availability(context: RatingContext, guarantee: AvailabilityGuarantee,
     lines: list[InvoiceLine] = []
     for asset, placed in context.in_period.items():
         downtime = downtime_seconds.get(asset, 0)
+        if not downtime:  # full uptime never falls below a target, which is at most 1
+            continue
         covered_seconds = placed.days * SECONDS_PER_DAY
         if covered_seconds - downtime >= guarantee.target_uptime * covered_seconds:
             continue

@@ -194,12 +194,15 @@ def add_lines(invoice: Invoice, lines: Sequence[InvoiceLine], policy: TaxPolicy)
 
 def rate_totals(lines: Iterable[InvoiceLine], policy: TaxPolicy, currency: str) -> tuple[RateTotal, ...]:
     """Taxable amount and tax per rate, the tax rounded once per rate (see the module's policy)."""
+    by_category: dict[str, Decimal] = {}
+    for line in lines:
+        by_category[line.tax_category] = by_category.get(line.tax_category, ZERO) + line.amount
     taxable: dict[Decimal, Decimal] = {}
     categories: dict[Decimal, set[str]] = {}
-    for line in lines:
-        rate = policy.rate_of(line.tax_category)
-        taxable[rate] = taxable.get(rate, ZERO) + line.amount
-        categories.setdefault(rate, set()).add(line.tax_category)
+    for category, amount in by_category.items():  # exact sums, so adding per category first changes nothing
+        rate = policy.rate_of(category)
+        taxable[rate] = taxable.get(rate, ZERO) + amount
+        categories.setdefault(rate, set()).add(category)
     return tuple(
         RateTotal(rate, tuple(sorted(categories[rate])), taxable[rate],
                   round_tax(taxable[rate] * rate, currency, policy.rounding))

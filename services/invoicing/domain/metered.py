@@ -25,6 +25,7 @@ from services.invoicing.domain.plans import AllowanceScope, MeteredCharge, Tier,
 from services.invoicing.domain.usage import UsageRecord
 
 ZERO = Decimal(0)
+_USAGE = LineKind.USAGE  # enum member look-ups are slow on the rating hot path
 
 
 def price_bands(quantity: Decimal, tiers: tuple[Tier, ...], mode: TierMode) -> tuple[PriceBand, ...]:
@@ -46,7 +47,10 @@ def price_bands(quantity: Decimal, tiers: tuple[Tier, ...], mode: TierMode) -> t
 
 
 def bands_amount(bands: tuple[PriceBand, ...]) -> Decimal:
-    return sum((band.quantity * band.unit_price for band in bands), ZERO)
+    amount = ZERO
+    for quantity, unit_price in bands:
+        amount += quantity * unit_price
+    return amount
 
 
 def prorated_allowance(context: RatingContext, charge: MeteredCharge, days: int) -> Decimal:
@@ -56,24 +60,38 @@ def prorated_allowance(context: RatingContext, charge: MeteredCharge, days: int)
                                                                        rounding=ROUND_HALF_UP)
 
 
+class _Allowances(dict[int, Decimal]):
+    """A charge's prorated allowance by covered days, computed once per distinct number of days."""
+
+    def __init__(self, context: RatingContext, charge: MeteredCharge):
+        super().__init__()
+        self.context, self.charge = context, charge
+
+    def __missing__(self, days: int) -> Decimal:
+        allowance = self[days] = prorated_allowance(self.context, self.charge, days)
+        return allowance
+
+
 def rate_metered(context: RatingContext, charge: MeteredCharge, records: list[UsageRecord]) -> list[InvoiceLine]:
     if charge.allowance_scope is AllowanceScope.POOLED:
         return _rate_pooled(context, charge, records)
+    allowances = _Allowances(context, charge)
+    in_period, money, tiers, mode = context.in_period, context.money, charge.tiers, charge.mode
     lines: list[InvoiceLine] = []
     for record in records:
-        placed = context.in_period[record.asset]
-        allowance = prorated_allowance(context, charge, placed.days)
+        placed = in_period[record.asset]
+        allowance = allowances[placed.days]
         billable = record.billable_quantity
         used = min(billable, allowance) if billable > 0 else ZERO
-        bands = price_bands(billable - used, charge.tiers, charge.mode)
-        lines.append(_usage_line(context, charge, record, placed, allowance, used, bands,
-                                 context.money(bands_amount(bands))))
+        bands = price_bands(billable - used, tiers, mode)
+        lines.append(_usage_line(context, charge, record, placed, allowance, used, bands, money(bands_amount(bands))))
     return lines
 
 
 def _rate_pooled(context: RatingContext, charge: MeteredCharge, records: list[UsageRecord]) -> list[InvoiceLine]:
+    allowance_of = _Allowances(context, charge)
     placements = [context.in_period[record.asset] for record in records]
-    allowances = [prorated_allowance(context, charge, placed.days) for placed in placements]
+    allowances = [allowance_of[placed.days] for placed in placements]
     billables = [record.billable_quantity for record in records]
     consumers = [index for index, billable in enumerate(billables) if billable > 0]
     pool = sum(allowances, ZERO)
@@ -103,16 +121,13 @@ def _rate_pooled(context: RatingContext, charge: MeteredCharge, records: list[Us
 
 def _usage_line(context: RatingContext, charge: MeteredCharge, record: UsageRecord, placed: Placement,
                 allowance: Decimal, used: Decimal, bands: tuple[PriceBand, ...], amount: Decimal) -> InvoiceLine:
-    trace = UsageTrace(
-        register=record.register, start_read=record.start_read, end_read=record.end_read,
-        measured_quantity=record.quantity, estimate_already_billed=record.estimate_already_billed,
-        allowance=allowance, allowance_used=used, bands=bands,
-    )
+    period = context.period
     return InvoiceLine(
-        contract_id=context.contract.contract_id, charge_id=charge.charge_id, kind=LineKind.USAGE,
+        contract_id=context.contract.contract_id, charge_id=charge.charge_id, kind=_USAGE,
         description=charge.description, site=placed.site, cost_centre=placed.cost_centre,
         quantity=record.billable_quantity, unit_price=bands[0].unit_price if len(bands) == 1 else None,
-        amount=amount, tax_category=charge.tax_category, service_start=context.period.start,
-        service_end=context.period.end, recurring_months=1, asset=record.asset, estimated=record.estimated,
-        usage=trace,
+        amount=amount, tax_category=charge.tax_category, service_start=period.start, service_end=period.end,
+        recurring_months=1, asset=record.asset, estimated=record.estimated,
+        usage=UsageTrace(record.register, record.start_read, record.end_read, record.quantity,
+                         record.estimate_already_billed, allowance, used, bands),
     )

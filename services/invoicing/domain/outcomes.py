@@ -10,7 +10,6 @@ the zero line stays on the invoice to show that the saving was measured.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from decimal import ROUND_HALF_UP, Decimal
 
 from services.invoicing.domain.context import RatingContext
@@ -81,6 +80,6 @@ def rate_outcome_share(context: RatingContext, charge: OutcomeShare,
         )
         if measured.asset:
             placed = context.in_period[measured.asset]
-            line = replace(line, asset=measured.asset, site=placed.site, cost_centre=placed.cost_centre)
+            line = line._replace(asset=measured.asset, site=placed.site, cost_centre=placed.cost_centre)
         lines.append(line)
     return lines

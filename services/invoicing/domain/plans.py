@@ -32,6 +32,10 @@ class Register(enum.Enum):
     COMPRESSED_AIR_M3 = "COMPRESSED_AIR_M3"
     PICKS = "PICKS"
 
+    # Members are singletons compared by identity; Enum's own __hash__ (of the name, in Python code)
+    # ran for every usage record grouped or checked by register.
+    __hash__ = object.__hash__
+
     @property
     def quantum(self) -> Decimal:
         return _REGISTER_QUANTA[self]

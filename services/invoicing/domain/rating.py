@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC
 from decimal import Decimal
 
 from services.invoicing.domain.adjustments import rate_discount, rate_minimum_commitment, rate_one_off
@@ -109,9 +110,10 @@ def _check_inputs(context: RatingContext, inputs: RatingInput) -> None:
             violations.append(FieldViolation(path, description))
 
     covered = context.in_period
-    seen: set[tuple[str, Register]] = set()
-    for index, record in enumerate(inputs.usage):
-        violations += _usage_violations(f"usage[{index}]", record, covered, seen)
+    if not _usage_is_valid(inputs.usage, covered):
+        seen: set[tuple[str, Register]] = set()
+        for index, record in enumerate(inputs.usage):
+            violations += _usage_violations(f"usage[{index}]", record, covered, seen)
     for asset, seconds in inputs.downtime_seconds.items():
         placed = covered.get(asset)
         check(placed is not None and 0 <= seconds <= placed.days * SECONDS_PER_DAY,
@@ -133,6 +135,25 @@ def _check_inputs(context: RatingContext, inputs: RatingInput) -> None:
         check(not saving.asset or saving.asset in covered, f"{path}.asset", "is not covered in the period")
     if violations:
         raise InvalidArgument(violations)
+
+
+def _usage_is_valid(usage: Sequence[UsageRecord], covered: Mapping[str, Placement]) -> bool:
+    """A quick pass for the usual case; False means _usage_violations says what is wrong (or finds a
+    Decimal subclass or a non-UTC zone at offset zero acceptable)."""
+    seen: set[tuple[str, Register]] = set()
+    for asset, register, start_read, end_read, quantity, already_billed in usage:
+        key = (asset, register)
+        if asset not in covered or key in seen:
+            return False
+        seen.add(key)
+        quantum = register.quantum
+        for value in (quantity, already_billed):
+            if not (type(value) is Decimal and value.is_finite() and value >= 0 and value % quantum == 0):
+                return False
+        for read in (start_read, end_read):
+            if not (type(read.value) is Decimal and read.value.is_finite() and read.read_time.tzinfo is UTC):
+                return False
+    return True
 
 
 def _usage_violations(path: str, record: UsageRecord, covered: Mapping[str, Placement],

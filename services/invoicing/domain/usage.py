@@ -14,6 +14,7 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import NamedTuple
 
 from services.invoicing.domain.plans import Register
 
@@ -27,15 +28,16 @@ class ReadKind(enum.Enum):
 
 _ESTIMATED = ReadKind.ESTIMATED  # a module constant: enum attribute look-ups are slow on the rating hot path
 
-@dataclass(frozen=True, slots=True)
-class MeterRead:
+
+# Reads and usage records are NamedTuples, built two and one per asset and register in a billing run:
+# see lines.py for why not frozen dataclasses.
+class MeterRead(NamedTuple):
     value: Decimal
     kind: ReadKind
     read_time: datetime  # UTC-aware
 
 
-@dataclass(frozen=True, slots=True)
-class UsageRecord:
+class UsageRecord(NamedTuple):
     asset: str
     register: Register
     start_read: MeterRead
