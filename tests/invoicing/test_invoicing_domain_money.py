@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 from hypothesis import given, settings
@@ -16,6 +17,24 @@ D = Decimal
 CURRENCIES = st.sampled_from(["JPY", "EUR", "USD", "KWD"])
 WEIGHTS = st.lists(st.decimals(min_value=0, max_value=10**6, places=3), min_size=1, max_size=12).filter(
     lambda weights: sum(weights) > 0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(units=st.integers(-10**6, 10**6), weights=st.lists(st.one_of(
+    st.integers(0, 50).map(Decimal), st.decimals(min_value=0, max_value=100, places=2),
+    st.decimals(min_value=0, max_value=10, places=3)), min_size=1, max_size=12).filter(lambda ws: sum(ws) > 0))
+def test_largest_remainder_matches_a_fraction_oracle(units, weights):
+    # Hamilton's method by the book, in exact fractions: floor of each share, then one quantum each to
+    # the largest remainders, ties to the earlier weight (many weights here are equal or integral).
+    quantum = D("0.01")
+    shares = [Fraction(abs(units)) * Fraction(weight) / Fraction(sum(weights)) for weight in weights]
+    floors = [share.numerator // share.denominator for share in shares]
+    order = sorted(range(len(weights)), key=lambda index: (-(shares[index] - floors[index]), index))
+    for index in order[:abs(units) - sum(floors)]:
+        floors[index] += 1
+    sign = -1 if units < 0 else 1
+    assert allocate_largest_remainder(D(units) * quantum, weights, quantum) == [
+        D(sign * floor) * quantum for floor in floors]
 
 
 @settings(max_examples=200, deadline=None)

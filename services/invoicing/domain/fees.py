@@ -62,12 +62,9 @@ def rate_fixed_fee(context: RatingContext, fee: FixedFee) -> list[InvoiceLine]:
                     Decimal(days), context.money(fee.amount * days / cycle_days),
                     f"{days}/{cycle_days} days of {fee.amount} per {fee.frequency.name.lower()} cycle")
             quantity, amount, note = terms
-            lines.append(InvoiceLine(
-                contract_id=contract.contract_id, charge_id=fee.charge_id, kind=_FIXED_FEE,
-                description=fee.description, site=site, cost_centre=cost_centre, quantity=quantity,
-                unit_price=None, amount=amount, tax_category=fee.tax_category, service_start=start, service_end=end,
-                recurring_months=months, asset=asset, note=note,
-            ))
+            lines.append(InvoiceLine(  # by position, see InvoiceLine
+                contract.contract_id, fee.charge_id, _FIXED_FEE, fee.description, site, cost_centre, quantity,
+                None, amount, fee.tax_category, start, end, months, asset, False, None, "", note))
     return lines
 
 

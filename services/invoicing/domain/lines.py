@@ -59,7 +59,11 @@ class UsageTrace(NamedTuple):
 
 
 class InvoiceLine(NamedTuple):
-    """One rated amount, already rounded to the currency's minor unit (half up), never re-rounded."""
+    """One rated amount, already rounded to the currency's minor unit (half up), never re-rounded.
+
+    The per-asset builders on the rating hot path pass fields by position, in this order: with
+    eighteen fields, keywords made a line cost four times as much to build.
+    """
 
     contract_id: str
     charge_id: str

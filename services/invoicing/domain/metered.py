@@ -122,12 +122,9 @@ def _rate_pooled(context: RatingContext, charge: MeteredCharge, records: list[Us
 def _usage_line(context: RatingContext, charge: MeteredCharge, record: UsageRecord, placed: Placement,
                 allowance: Decimal, used: Decimal, bands: tuple[PriceBand, ...], amount: Decimal) -> InvoiceLine:
     period = context.period
-    return InvoiceLine(
-        contract_id=context.contract.contract_id, charge_id=charge.charge_id, kind=_USAGE,
-        description=charge.description, site=placed.site, cost_centre=placed.cost_centre,
-        quantity=record.billable_quantity, unit_price=bands[0].unit_price if len(bands) == 1 else None,
-        amount=amount, tax_category=charge.tax_category, service_start=period.start, service_end=period.end,
-        recurring_months=1, asset=record.asset, estimated=record.estimated,
-        usage=UsageTrace(record.register, record.start_read, record.end_read, record.quantity,
-                         record.estimate_already_billed, allowance, used, bands),
-    )
+    return InvoiceLine(  # by position, see InvoiceLine
+        context.contract.contract_id, charge.charge_id, _USAGE, charge.description, placed.site, placed.cost_centre,
+        record.billable_quantity, bands[0].unit_price if len(bands) == 1 else None, amount, charge.tax_category,
+        period.start, period.end, 1, record.asset, record.estimated,
+        UsageTrace(record.register, record.start_read, record.end_read, record.quantity,
+                   record.estimate_already_billed, allowance, used, bands))

@@ -7,6 +7,7 @@ categories) uses the largest-remainder method so the parts always add up to the 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_UP, Decimal
@@ -66,8 +67,11 @@ def allocate_largest_remainder(total: Decimal, weights: Sequence[Decimal], quant
         raise InvalidArgument.field("total", f"{total} is not a multiple of {quantum}")
     if any(weight < 0 for weight in weights):
         raise InvalidArgument.field("weights", "must not be negative")
-    scale = max((decimal_places(weight) for weight in weights), default=0)
-    integer_weights = [int(weight.scaleb(scale)) for weight in weights]
+    # Exact integer weights over a common denominator: scaling every weight by the same factor
+    # changes neither the floors nor the order of the remainders.
+    ratios = [weight.as_integer_ratio() for weight in weights]
+    denominator = math.lcm(*(ratio[1] for ratio in ratios))
+    integer_weights = [numerator * (denominator // ratio_denominator) for numerator, ratio_denominator in ratios]
     weight_sum = sum(integer_weights)
     if weight_sum == 0:
         raise InvalidArgument.field("weights", "at least one weight must be positive")
@@ -81,7 +85,8 @@ def allocate_largest_remainder(total: Decimal, weights: Sequence[Decimal], quant
         floors.append(share)
         remainders.append(remainder)
     leftover = units - sum(floors)
-    by_remainder = sorted(range(len(floors)), key=lambda index: (-remainders[index], index))
+    # largest remainder first; a stable sort keeps ties in weight order, even reversed
+    by_remainder = sorted(range(len(floors)), key=remainders.__getitem__, reverse=True)
     for index in by_remainder[:leftover]:
         floors[index] += 1
     return [Decimal(sign * share) * quantum for share in floors]

@@ -18,26 +18,21 @@ from services.invoicing.domain.plans import OffTakeUnit, OutcomeShare, OutputPri
 from services.invoicing.domain.usage import UsageRecord, VerifiedSaving
 
 ZERO = Decimal(0)
+_OUTPUT = LineKind.OUTPUT  # enum member look-ups are slow on the rating hot path
 
 
 def rate_output(context: RatingContext, charge: OutputPrice, records: list[UsageRecord]) -> list[InvoiceLine]:
     lines: list[InvoiceLine] = []
+    contract_id, period, unit_price = context.contract.contract_id, context.period, charge.unit_price
     for record in records:
         placed = context.in_period[record.asset]
         quantity = record.billable_quantity
-        trace = UsageTrace(
-            register=record.register, start_read=record.start_read, end_read=record.end_read,
-            measured_quantity=record.quantity, estimate_already_billed=record.estimate_already_billed,
-            allowance=ZERO, allowance_used=ZERO, bands=(PriceBand(quantity, charge.unit_price),),
-        )
-        lines.append(InvoiceLine(
-            contract_id=context.contract.contract_id, charge_id=charge.charge_id, kind=LineKind.OUTPUT,
-            description=charge.description, site=placed.site, cost_centre=placed.cost_centre, quantity=quantity,
-            unit_price=charge.unit_price, amount=context.money(quantity * charge.unit_price),
-            tax_category=charge.tax_category, service_start=context.period.start,
-            service_end=context.period.end, recurring_months=1, asset=record.asset,
-            estimated=record.estimated, usage=trace,
-        ))
+        trace = UsageTrace(record.register, record.start_read, record.end_read, record.quantity,
+                           record.estimate_already_billed, ZERO, ZERO, (PriceBand(quantity, unit_price),))
+        lines.append(InvoiceLine(  # by position, see InvoiceLine
+            contract_id, charge.charge_id, _OUTPUT, charge.description, placed.site, placed.cost_centre, quantity,
+            unit_price, context.money(quantity * unit_price), charge.tax_category, period.start, period.end, 1,
+            record.asset, record.estimated, trace))
     shortfall = _shortfall(context, charge, lines)
     if shortfall is not None:
         lines.append(shortfall)
