@@ -6,7 +6,12 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import NamedTuple
 
-from services.invoicing.domain.contracts import BillingPeriod, Contract, CoveredAsset, overlap_days
+from services.invoicing.domain.contracts import (
+    BillingPeriod,
+    Contract,
+    CoveredAsset,
+    overlap_days,
+)
 from services.invoicing.domain.lines import InvoiceLine, LineKind
 from services.invoicing.domain.money import minor_unit
 from services.invoicing.domain.plans import PlanVersion
