@@ -16,6 +16,7 @@ earlier event ids). Phases, one after the other on this one machine:
 4. loss: every unique event of the stream stored exactly once, and none left pending.
 
     .venv/bin/python bench/maintenance_ingest.py [--events 200000] [--assets 1000] [--callers 4]
+        [--phases acknowledge]  (a subset of steady,acknowledge,process while iterating; the count always runs)
 Prints a table and writes bench/results/maintenance_ingest.json.
 """
 
@@ -210,6 +211,8 @@ def main() -> None:
     parser.add_argument("--callers", type=int, default=4)
     parser.add_argument("--steady-rate", type=int, default=500, help="events/s in the latency phase")
     parser.add_argument("--steady-seconds", type=int, default=20)
+    parser.add_argument("--phases", default="steady,acknowledge,process",
+                        type=lambda value: set(value.split(",")), help="the phases to run, comma separated")
     parser.add_argument("--profile", action="store_true",
                         help="drain the backlog in this process under cProfile and print where the time goes")
     args = parser.parse_args()
@@ -237,30 +240,35 @@ def main() -> None:
 
         # 1. steady load while the worker processes: latency
         steady, steady_unique = build_stream(plan, args.steady_rate * args.steady_seconds, 10_000_000, rng)
-        worker_metrics = free_port()
-        with service_process("maintenance", maintenance_url, label="worker", fleet=fleet_address,
-                             metrics_port=worker_metrics):
-            slice_size = max(1, args.steady_rate // 5)
-            started = time.perf_counter()
-            for number, offset in enumerate(range(0, len(steady), slice_size)):
-                time.sleep(max(0.0, started + number * 0.2 - time.perf_counter()))
-                stub.IngestDiagnostics(dpb.IngestDiagnosticsRequest(events=steady[offset:offset + slice_size]),
-                                       metadata=METADATA, timeout=60)
-            wait_drained(engine, 600)
-            steady_seconds = time.perf_counter() - started
-            page = scrape(worker_metrics)
-        name = "fleetops_maintenance_event_to_work_order_seconds"
-        p50, p99 = histogram_quantile(page, name, 0.5), histogram_quantile(page, name, 0.99)
-        routed = sum(s.value for f in text_string_to_metric_families(page) for s in f.samples if s.name == f"{name}_count")
-        note({"phase": "steady load, processed while acknowledged", "callers": 1, "events": len(steady),
-                     "unique": steady_unique, "seconds": round(steady_seconds, 2),
-                     "events_per_second": round(len(steady) / steady_seconds),
-                     "event_to_work_order_p50_s": round(p50, 3) if p50 is not None else None,
-                     "event_to_work_order_p99_s": round(p99, 3) if p99 is not None else None,
-                     "newly_routed_events": int(routed)})
+        if "steady" not in args.phases:
+            steady, steady_unique = [], 0  # built all the same: the later phases see the same random stream
+        else:
+            worker_metrics = free_port()
+            with service_process("maintenance", maintenance_url, label="worker", fleet=fleet_address,
+                                 metrics_port=worker_metrics):
+                slice_size = max(1, args.steady_rate // 5)
+                started = time.perf_counter()
+                for number, offset in enumerate(range(0, len(steady), slice_size)):
+                    time.sleep(max(0.0, started + number * 0.2 - time.perf_counter()))
+                    stub.IngestDiagnostics(dpb.IngestDiagnosticsRequest(events=steady[offset:offset + slice_size]),
+                                           metadata=METADATA, timeout=60)
+                wait_drained(engine, 600)
+                steady_seconds = time.perf_counter() - started
+                page = scrape(worker_metrics)
+            name = "fleetops_maintenance_event_to_work_order_seconds"
+            p50, p99 = histogram_quantile(page, name, 0.5), histogram_quantile(page, name, 0.99)
+            routed = sum(s.value for f in text_string_to_metric_families(page) for s in f.samples if s.name == f"{name}_count")
+            note({"phase": "steady load, processed while acknowledged", "callers": 1, "events": len(steady),
+                         "unique": steady_unique, "seconds": round(steady_seconds, 2),
+                         "events_per_second": round(len(steady) / steady_seconds),
+                         "event_to_work_order_p50_s": round(p50, 3) if p50 is not None else None,
+                         "event_to_work_order_p99_s": round(p99, 3) if p99 is not None else None,
+                         "newly_routed_events": int(routed)})
 
         # 2. acknowledgement only (no processor running)
         stream, unique = build_stream(plan, args.events, 0, rng)
+        if "acknowledge" not in args.phases:
+            stream, unique = [], 0
         batches = [stream[i:i + BATCH] for i in range(0, len(stream), BATCH)]
         half = max(1, len(batches) // 2)
         totals = {"accepted": 0, "duplicate": 0, "conflict": 0, "rejected": 0}
@@ -274,14 +282,15 @@ def main() -> None:
                          "batch_p99_s": round(percentile(latencies, 0.99), 3), **counted})
 
         # 3. processing the backlog
-        backlog = pending(engine)
-        if args.profile:
-            drain_seconds = profiled_drain(maintenance_url, fleet_address)
-        else:
-            with service_process("maintenance", maintenance_url, label="worker", fleet=fleet_address):
-                drain_seconds = wait_drained(engine, 3600)
-        note({"phase": "process backlog (1 worker)", "events": backlog, "seconds": round(drain_seconds, 2),
-                     "events_per_second": round(backlog / drain_seconds)})
+        if "process" in args.phases:
+            backlog = pending(engine)
+            if args.profile:
+                drain_seconds = profiled_drain(maintenance_url, fleet_address)
+            else:
+                with service_process("maintenance", maintenance_url, label="worker", fleet=fleet_address):
+                    drain_seconds = wait_drained(engine, 3600)
+            note({"phase": "process backlog (1 worker)", "events": backlog, "seconds": round(drain_seconds, 2),
+                  "events_per_second": round(backlog / drain_seconds)})
 
         # 4. loss: every unique event once, none pending
         with engine.connect() as connection:
