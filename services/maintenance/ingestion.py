@@ -38,7 +38,8 @@ from services.maintenance.store_ingest import DiagnosticEventRow, EventStatus, M
 from services.runtime.audit import AuditTrail
 from services.runtime.clients import Peer
 from services.runtime.db import utc_now
-from services.runtime.errors import FailedPrecondition, InvalidArgument
+from services.runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument
+from services.runtime.request_limits import RequestLimits
 from services.runtime.resources import id_violation
 from services.runtime.server import Runtime
 
@@ -60,6 +61,7 @@ _OUTCOME_LABELS = {value: name.removeprefix("INGEST_OUTCOME_").lower() for name,
 class Ingestion:
     def __init__(self, runtime: Runtime, assets: AssetDirectory, orders: OrderDesk):
         self._db = runtime.database
+        self._limits = runtime.limits
         self._assets = assets
         self._audit = AuditTrail(runtime.database, AuditRecord)
         registry = runtime.metrics.registry
@@ -77,8 +79,12 @@ class Ingestion:
         started = time.perf_counter()
         if len(request.events) > MAX_EVENTS_PER_BATCH:
             raise InvalidArgument.field("events", f"at most {MAX_EVENTS_PER_BATCH} events per call, got {len(request.events)}")
-        results: list[dpb.IngestResult | None] = [None] * len(request.events)
-        candidates = _screen(request, results)
+        # Each event's result is made in place in the answer (a result made apart would be copied into it).
+        response = dpb.IngestDiagnosticsResponse(batch_id=request.batch_id)
+        add = response.results.add
+        results = [add(index=index) for index in range(len(request.events))]
+        kinds: list[str | None] = []
+        candidates = _screen(request, results, kinds, self._limits)
         if candidates:
             with self._db.unit_of_work() as session:
                 accepted = self._append(session, candidates, results, request.wait_for_processing)
@@ -88,18 +94,16 @@ class Ingestion:
                 self._report_processing(accepted, results)
             elif accepted:
                 self.processor.wake()
-        counts = Tally(result.outcome for result in results)
-        for (device_format, outcome), count in Tally(
-                (_format_of(event), _OUTCOME_LABELS[result.outcome])
-                for event, result in zip(request.events, results, strict=True)).items():
-            self._events.labels(device_format, outcome).inc(count)
+        counts = Tally()
+        for (kind, outcome), count in Tally(zip(kinds, (result.outcome for result in results), strict=True)).items():
+            self._events.labels(event_format(kind) if kind else "unknown", _OUTCOME_LABELS[outcome]).inc(count)
+            counts[outcome] += count
+        response.accepted_count, response.duplicate_count = counts[_ACCEPTED], counts[_DUPLICATE]
+        response.conflict_count, response.rejected_count = counts[_CONFLICT], counts[_REJECTED]
         self._batch_seconds.observe(time.perf_counter() - started)
-        return dpb.IngestDiagnosticsResponse(
-            results=results, accepted_count=counts[_ACCEPTED],
-            duplicate_count=counts[_DUPLICATE], conflict_count=counts[_CONFLICT],
-            rejected_count=counts[_REJECTED], batch_id=request.batch_id)
+        return response
 
-    def _append(self, session: Session, candidates: list[NewEvent], results: list[dpb.IngestResult | None],
+    def _append(self, session: Session, candidates: list[NewEvent], results: list[dpb.IngestResult],
                 awaited: bool) -> list[NewEvent]:
         """Judges consent, appends the admitted events; the ones stored now (not replays)."""
         known = self._assets.lookup(session, {c.asset_id for c in candidates}, refresh=False)
@@ -108,13 +112,11 @@ class Ingestion:
         for candidate in candidates:
             ref = known.found.get(candidate.asset_id)
             if ref is None and candidate.asset_id not in known.unreachable:
-                results[candidate.position] = _rejected(candidate.position, f"assets/{candidate.asset_id} does not exist"
-                                                                      f" in the fleet")
+                _reject(results[candidate.position], f"assets/{candidate.asset_id} does not exist in the fleet")
             elif ref is not None and not ref.data_collection_consent:
                 refused += 1
-                results[candidate.position] = _rejected(candidate.position, f"FAILED_PRECONDITION: {ref.customer} has not"
-                                                                      f" consented to data collection; the event was"
-                                                                      f" not stored")
+                _reject(results[candidate.position], f"FAILED_PRECONDITION: {ref.customer} has not consented to data"
+                                                     f" collection; the event was not stored")
             else:
                 admitted.append(candidate)
         if refused == len(candidates):
@@ -123,19 +125,18 @@ class Ingestion:
         taken = append_events(session, admitted, utc_now(), awaited)
         accepted: list[NewEvent] = []
         for candidate in admitted:
-            index = candidate.position
+            result = results[candidate.position]
             if candidate.key not in taken:
-                results[index] = dpb.IngestResult(index=index, outcome=_ACCEPTED)
+                result.outcome = _ACCEPTED
                 accepted.append(candidate)
             elif taken[candidate.key] == candidate.fingerprint:
-                results[index] = dpb.IngestResult(index=index, outcome=_DUPLICATE)
+                result.outcome = _DUPLICATE
             else:
-                results[index] = dpb.IngestResult(
-                    index=index, outcome=_CONFLICT,
-                    reason=f"event {candidate.key[1]!r} of {candidate.key[0]!r} was ingested before with other content")
+                result.outcome = _CONFLICT
+                result.reason = f"event {candidate.key[1]!r} of {candidate.key[0]!r} was ingested before with other content"
         return accepted
 
-    def _report_processing(self, accepted: list[NewEvent], results: list[dpb.IngestResult | None]) -> None:
+    def _report_processing(self, accepted: list[NewEvent], results: list[dpb.IngestResult]) -> None:
         """Puts what processing made of the caller's own events into their results."""
         by_key = {c.key: c.position for c in accepted}
         keys = list(by_key)
@@ -148,7 +149,7 @@ class Ingestion:
                                .in_(keys[offset:offset + _CHUNK]))):
                     index = by_key[(source, event_id)]
                     if status in (EventStatus.REJECTED, EventStatus.DISCARDED):
-                        results[index] = _rejected(index, reason)
+                        _reject(results[index], reason)
                     elif status == EventStatus.PENDING:
                         results[index].reason = "acknowledged; processing waits until the fleet service describes the asset"
                     else:
@@ -157,25 +158,31 @@ class Ingestion:
                         results[index].work_orders.extend((outcome or {}).get("work_orders", []))
 
 
-def _screen(request: dpb.IngestDiagnosticsRequest, results: list[dpb.IngestResult | None]) -> list[NewEvent]:
-    """Validates each event and settles replays inside the batch itself."""
+def _screen(request: dpb.IngestDiagnosticsRequest, results: list[dpb.IngestResult], kinds: list[str | None],
+            limits: RequestLimits) -> list[NewEvent]:
+    """Validates each event (the edge left the request limits of each to this: see
+    ITEMS_CHECKED_BY_HANDLER), notes its payload kind in `kinds` and settles replays inside the
+    batch itself."""
     candidates: list[NewEvent] = []
     first_of: dict[tuple[str, str], NewEvent] = {}
+    asset_problems: dict[str, str] = {}  # a batch names each asset many times: judged once
     for index, message in enumerate(request.events):
         kind = payload_kind(message)
-        problem = _problem(message, kind)
+        kinds.append(kind)
+        problem = _problem(message, kind, limits.item_violations(message, f"events[{index}]"), asset_problems)
         if problem:
-            results[index] = _rejected(index, problem)
+            _reject(results[index], problem)
             continue
         payload = message.SerializeToString(deterministic=True)
         fingerprint = hashlib.blake2b(payload, digest_size=16).hexdigest()
         key = (message.source, message.source_event_id)
         first = first_of.get(key)
         if first is not None:
-            same = first.fingerprint == fingerprint
-            results[index] = dpb.IngestResult(
-                index=index, outcome=_DUPLICATE if same else _CONFLICT,
-                reason="" if same else f"event {key[1]!r} of {key[0]!r} appears earlier in this batch with other content")
+            if first.fingerprint == fingerprint:
+                results[index].outcome = _DUPLICATE
+            else:
+                results[index].outcome = _CONFLICT
+                results[index].reason = f"event {key[1]!r} of {key[0]!r} appears earlier in this batch with other content"
             continue
         first_of[key] = candidate = NewEvent(index, key, message.asset[len("assets/"):], kind, message.observe_time,
                                              payload, fingerprint)
@@ -183,17 +190,21 @@ def _screen(request: dpb.IngestDiagnosticsRequest, results: list[dpb.IngestResul
     return candidates
 
 
-def _problem(message: dpb.DiagnosticEvent, kind: str | None) -> str:
+def _problem(message: dpb.DiagnosticEvent, kind: str | None, violations: list[FieldViolation],
+             asset_problems: dict[str, str]) -> str:
+    if violations:
+        return "; ".join(f"{violation.field}: {violation.description}" for violation in violations)
     for name in ("source", "source_event_id"):
         value = getattr(message, name)
         if not value:
             return f"{name} is required"
         if len(value) > MAX_ID_LENGTH:
             return f"{name} is longer than {MAX_ID_LENGTH} characters"
-    parts = message.asset.split("/")
-    # The fleet service refuses a malformed asset name outright, which would fail the whole batch.
-    if len(parts) != 2 or parts[0] != "assets" or id_violation(parts[1], "asset"):
-        return f"asset must look like assets/{{asset}}, got {message.asset!r}"
+    asset_problem = asset_problems.get(message.asset)
+    if asset_problem is None:
+        asset_problem = asset_problems[message.asset] = _asset_problem(message.asset)
+    if asset_problem:
+        return asset_problem
     if not message.HasField("observe_time"):
         return "observe_time is required"
     if kind is None:
@@ -201,9 +212,12 @@ def _problem(message: dpb.DiagnosticEvent, kind: str | None) -> str:
     return ""
 
 
-def _format_of(event: dpb.DiagnosticEvent) -> str:
-    kind = payload_kind(event)
-    return event_format(kind) if kind else "unknown"
+def _asset_problem(asset: str) -> str:
+    parts = asset.split("/")
+    # The fleet service refuses a malformed asset name outright, which would fail the whole batch.
+    if len(parts) != 2 or parts[0] != "assets" or id_violation(parts[1], "asset"):
+        return f"asset must look like assets/{{asset}}, got {asset!r}"
+    return ""
 
 
 def _batch_audit(request: dpb.IngestDiagnosticsRequest, accepted: list[NewEvent]) -> list[tuple[str, str, str]]:
@@ -215,8 +229,8 @@ def _batch_audit(request: dpb.IngestDiagnosticsRequest, accepted: list[NewEvent]
              f"{len(accepted)} of {len(request.events)} events accepted, for {len({c.asset_id for c in accepted})} assets")]
 
 
-def _rejected(index: int, reason: str) -> dpb.IngestResult:
-    return dpb.IngestResult(index=index, outcome=_REJECTED, reason=reason)
+def _reject(result: dpb.IngestResult, reason: str) -> None:
+    result.outcome, result.reason = _REJECTED, reason
 
 
 class MeterForwarder:

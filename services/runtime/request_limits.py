@@ -4,14 +4,21 @@ Walking the request's descriptor means a new RPC or field is covered without cod
 lengths (derived from the field's name, with overrides), NUL characters (PostgreSQL text cannot hold
 them), bytes sizes, repeated-field counts, enum values the API does not define, non-finite floats,
 timestamps and durations outside their documented ranges, and negative page sizes. Violations are
-INVALID_ARGUMENT naming the field path (`asset.serial_number`, `events[3].payload`); handlers still
+INVALID_ARGUMENT naming the field path (`asset.serial_number`, `readings[3].read_time`); handlers still
 apply their own, tighter rules (`MAX_READINGS_PER_BATCH`, resource-id syntax, ...).
+
+A batch whose items are judged one by one (ingestion: a malformed event is rejected with its index, the
+rest of the batch goes on) declares its repeated field in `ITEMS_CHECKED_BY_HANDLER`: the edge checks
+only the item count, and the handler asks `item_violations` about each item, the same limits.
+
+Most requests break no limit: a compiled check per field (no paths, no generators) accepts them, and
+the walk that names the violations runs only for a request it refused.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 
@@ -36,6 +43,8 @@ _NANOS_PER_SECOND = 1_000_000_000
 _REPORTED_VIOLATIONS = 20  # enough to fix a request; a huge bad batch must not make a huge error
 # A Redfish event is a JSON document of its own.
 _STRING_OVERRIDES = {"fleetops.maintenance.v1.DiagnosticEvent.redfish_event": 64 * 1024}
+# Repeated message fields whose handler calls `item_violations` for each item and answers per item.
+ITEMS_CHECKED_BY_HANDLER = frozenset({"fleetops.maintenance.v1.IngestDiagnosticsRequest.events"})
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,11 @@ class RequestLimits:
     # Column name -> VARCHAR length in the service's database: a field of the same name is stored there,
     # and PostgreSQL refuses a longer value (SQLite would silently keep it).
     column_chars: dict[str, int] = field(default_factory=dict)
+    # Full names of repeated fields whose items the handler checks (`item_violations`).
+    items_checked_by_handler: frozenset[str] = ITEMS_CHECKED_BY_HANDLER
+    # Field descriptor -> compiled check of a value of it (True: no violation), filled on first use.
+    _value_checks: dict[FieldDescriptor, Callable[[object], bool]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def for_database(cls, engine: Engine) -> RequestLimits:
@@ -63,9 +77,19 @@ class RequestLimits:
         return min(derived, self.column_chars.get(descriptor.name, derived))
 
     def check(self, request: Message) -> None:
-        violations = list(islice(self._violations(request, ""), _REPORTED_VIOLATIONS))
+        violations = self._reported(request, "")
         if violations:
             raise InvalidArgument(violations)
+
+    def item_violations(self, item: Message, path: str) -> list[FieldViolation]:
+        """The violations of one item of a field in `items_checked_by_handler`, its fields named under
+        `path` (`events[3]`); empty when it breaks no limit."""
+        return self._reported(item, path + ".")
+
+    def _reported(self, message: Message, prefix: str) -> list[FieldViolation]:
+        if self._accepts(message):
+            return []
+        return list(islice(self._violations(message, prefix), _REPORTED_VIOLATIONS))
 
     def checked(self, request_or_iterator):
         """The handler's argument, checked: a request now, or each request of a stream as it is read."""
@@ -82,13 +106,17 @@ class RequestLimits:
     def _violations(self, message: Message, prefix: str) -> Iterator[FieldViolation]:
         special = _WELL_KNOWN.get(message.DESCRIPTOR.full_name)
         if special:
-            yield from special(message, prefix.rstrip("."))
+            in_range, requirement = special
+            if not in_range(message):
+                yield FieldViolation(prefix.rstrip("."), requirement)
             return
         for descriptor, value in message.ListFields():
             path = prefix + descriptor.name
             if descriptor.is_repeated:
                 if len(value) > MAX_REPEATED:
                     yield FieldViolation(path, f"at most {MAX_REPEATED} items, got {len(value)}")
+                    continue
+                if descriptor.full_name in self.items_checked_by_handler:
                     continue
                 if _is_map(descriptor):
                     yield from self._map_violations(descriptor, value, path)
@@ -130,6 +158,59 @@ class RequestLimits:
                 yield FieldViolation(path, violation)
 
 
+    def _accepts(self, message: Message) -> bool:
+        """True when `_violations` would find nothing, at a fraction of its cost."""
+        checks = self._value_checks
+        for descriptor, value in message.ListFields():
+            check = checks.get(descriptor)
+            if check is None:
+                check = checks[descriptor] = self._compiled(descriptor)
+            if not check(value):
+                return False
+        return True
+
+    def _compiled(self, descriptor: FieldDescriptor) -> Callable[[object], bool]:
+        """The check `_violations` makes of this field's value, as one function."""
+        if not descriptor.is_repeated:
+            return self._compiled_value(descriptor)
+        if _is_map(descriptor):
+            entry = descriptor.message_type.fields_by_name
+            keys_ok, values_ok = self._compiled_values(entry["key"]), self._compiled_values(entry["value"])
+            # Read by key: a protobuf map's items() and values() are the slow generic Mapping ones.
+            return lambda entries: len(entries) <= MAX_REPEATED and keys_ok(keys := list(entries)) and values_ok(
+                list(map(entries.__getitem__, keys)))
+        if descriptor.full_name in self.items_checked_by_handler:
+            return lambda items: len(items) <= MAX_REPEATED
+        items_ok = self._compiled_values(descriptor)
+        return lambda items: len(items) <= MAX_REPEATED and items_ok(items)
+
+    def _compiled_values(self, descriptor: FieldDescriptor) -> Callable[[object], bool]:
+        """The check of many values of the field at once: a repeated field's items, a map's keys or values."""
+        if descriptor.type == FieldDescriptor.TYPE_STRING:
+            limit = self.max_chars(descriptor)
+            return lambda values: max(map(len, values), default=0) <= limit and "\x00" not in "".join(values)
+        value_ok = self._compiled_value(descriptor)
+        return lambda values: all(map(value_ok, values))
+
+    def _compiled_value(self, descriptor: FieldDescriptor) -> Callable[[object], bool]:
+        kind = descriptor.type
+        if kind == FieldDescriptor.TYPE_MESSAGE:
+            special = _WELL_KNOWN.get(descriptor.message_type.full_name)
+            return special[0] if special else self._accepts
+        if kind == FieldDescriptor.TYPE_STRING:
+            limit = self.max_chars(descriptor)
+            return lambda value: len(value) <= limit and "\x00" not in value
+        if kind == FieldDescriptor.TYPE_BYTES:
+            return lambda value: len(value) <= MAX_BYTES
+        if kind == FieldDescriptor.TYPE_ENUM:
+            return descriptor.enum_type.values_by_number.__contains__
+        if kind in (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT):
+            return math.isfinite
+        if descriptor.name == "page_size":
+            return lambda value: page_size_violation(value) is None
+        return lambda value: True
+
+
 def string_column_lengths(engine: Engine) -> dict[str, int]:
     """The VARCHAR length of each column name in the database, the longest where tables differ: a
     shorter namesake (a meter outbox's `source`) holds values the API does not take verbatim."""
@@ -152,19 +233,22 @@ def _is_map(descriptor: FieldDescriptor) -> bool:
     return message_type is not None and message_type.GetOptions().map_entry
 
 
-def _timestamp_violations(stamp, path: str) -> Iterator[FieldViolation]:
+def _timestamp_in_range(stamp) -> bool:
     low, high = _TIMESTAMP_SECONDS
-    if not low <= stamp.seconds <= high or not 0 <= stamp.nanos < _NANOS_PER_SECOND:
-        yield FieldViolation(path, "must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999999Z")
+    return low <= stamp.seconds <= high and 0 <= stamp.nanos < _NANOS_PER_SECOND
 
 
-def _duration_violations(duration, path: str) -> Iterator[FieldViolation]:
+def _duration_in_range(duration) -> bool:
     same_sign = duration.seconds == 0 or duration.nanos == 0 or (duration.seconds > 0) == (duration.nanos > 0)
-    if abs(duration.seconds) > _DURATION_SECONDS or abs(duration.nanos) >= _NANOS_PER_SECOND or not same_sign:
-        yield FieldViolation(path, "must be within ±10,000 years, with seconds and nanos of one sign")
+    return abs(duration.seconds) <= _DURATION_SECONDS and abs(duration.nanos) < _NANOS_PER_SECOND and same_sign
 
 
-_WELL_KNOWN = {"google.protobuf.Timestamp": _timestamp_violations, "google.protobuf.Duration": _duration_violations}
+# Full message name -> the check of a whole value of it, and what a value that fails it must be.
+_WELL_KNOWN = {
+    "google.protobuf.Timestamp": (_timestamp_in_range,
+                                  "must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999999Z"),
+    "google.protobuf.Duration": (_duration_in_range, "must be within ±10,000 years, with seconds and nanos of one sign"),
+}
 
 
 DEFAULT_LIMITS = RequestLimits(string_chars=_STRING_OVERRIDES)

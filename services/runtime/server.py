@@ -29,7 +29,7 @@ from services.runtime.interceptors import EdgeInterceptor
 from services.runtime.metrics import GrpcServerMetrics, MetricsEndpoint
 from services.runtime.pagination import PageTokens
 from services.runtime.policy import methods_without_policy
-from services.runtime.request_limits import RequestLimits
+from services.runtime.request_limits import DEFAULT_LIMITS, RequestLimits
 from services.runtime.workers import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,8 @@ class Runtime:
     workers: WorkerPool | None = None  # for services whose definition asks for solver workers
     # Called when the service stops, after in-flight RPCs and before the database closes (background threads).
     on_stop: list[Callable[[], None]] = field(default_factory=list)
+    # The edge's request limits, for handlers that check the items of a batch one by one.
+    limits: RequestLimits = DEFAULT_LIMITS
 
 
 @dataclass(frozen=True)
@@ -82,13 +84,13 @@ class RunningService:
         self.database = Database(config.database_url)
         self.database.migrate(definition.migrations_dir)
         metrics = GrpcServerMetrics.create()
+        limits = RequestLimits.for_database(self.database.engine)
         # Before the gRPC server exists: no gRPC thread may be running when workers start.
         self.workers = (WorkerPool(config.solver_workers or definition.solver_workers, definition.name, metrics.registry)
                         if definition.solver_workers else None)
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix=f"{definition.name}-rpc"),
-            interceptors=[EdgeInterceptor(definition.name, metrics, authenticator,
-                                          RequestLimits.for_database(self.database.engine))],
+            interceptors=[EdgeInterceptor(definition.name, metrics, authenticator, limits)],
             options=[("grpc.max_receive_message_length", config.max_message_bytes),
                      ("grpc.max_send_message_length", config.max_message_bytes),
                      ("grpc.keepalive_time_ms", 60_000),
@@ -97,7 +99,7 @@ class RunningService:
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         runtime = self.runtime = Runtime(config, self.database, PageTokens(config.page_token_secret), metrics,
-                                         self.workers)
+                                         self.workers, limits=limits)
         definition.register(self.server, runtime)
         reflection.enable_server_reflection(
             (*definition.grpc_services, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,

@@ -240,3 +240,43 @@ def test_ids_with_tabs_backslashes_and_newlines_are_stored_as_sent(devices):
     plain = devices.event(printer, when(0), "line", printer_alert=alert_row())
     assert devices.ingest(plain).results[0].outcome == O.INGEST_OUTCOME_ACCEPTED  # not confused with the awkward id
 
+
+
+def _over_the_limits(devices: Devices, printer: str, forklift: str) -> list[dpb.DiagnosticEvent]:
+    """Fine, too long an id, a NUL in a column value, an oversize J1939 payload, fine."""
+    return [devices.event(printer, when(0), printer_alert=alert_row()),
+            devices.event(printer, when(1), "x" * 201, printer_alert=alert_row()),
+            devices.event(printer, when(2), printer_alert=alert_row(prtAlertDescription="jam\x00")),
+            devices.event(forklift, when(3), j1939_message=dpb.J1939Message(pgn=65226, data=b"\x40" * (64 * 1024 + 1))),
+            devices.event(forklift, when(4), j1939_message=dpb.J1939Message(
+                pgn=65226, source_address=0, data=bytes.fromhex("40FF5B000301FFFF")))]
+
+
+_LIMIT_REASONS = ["", "events[1].source_event_id: must be at most 200 characters, got 201",
+                  "events[2].printer_alert.columns['prtAlertDescription']: must not contain NUL characters",
+                  "events[3].j1939_message.data: must be at most 65536 bytes, got 65537", ""]
+
+
+def test_an_event_over_a_request_limit_is_rejected_by_index_and_the_rest_stored(devices):
+    printer, forklift = devices.asset(), devices.asset("forklift")
+    events = _over_the_limits(devices, printer, forklift)
+    response = devices.ingest(*events)
+    R, A = O.INGEST_OUTCOME_REJECTED, O.INGEST_OUTCOME_ACCEPTED
+    assert [(r.index, r.outcome, r.reason) for r in response.results] == [
+        (i, A if not reason else R, reason) for i, reason in enumerate(_LIMIT_REASONS)]
+    assert (response.accepted_count, response.rejected_count) == (2, 3)
+    assert len(_alarms(devices, printer)) == 1 and len(_alarms(devices, forklift)) == 1  # the fine ones were processed
+    again = devices.ingest(events[0], events[4])
+    assert [r.outcome for r in again.results] == [O.INGEST_OUTCOME_DUPLICATE] * 2  # and stored
+
+
+def test_a_streamed_batch_rejects_an_event_over_a_limit_by_index(devices):
+    printer, forklift = devices.asset(), devices.asset("forklift")
+    events = _over_the_limits(devices, printer, forklift)
+    first, second = devices.stub.StreamDiagnostics(iter([
+        dpb.IngestDiagnosticsRequest(events=events[:3], batch_id="b1"),
+        dpb.IngestDiagnosticsRequest(events=events[3:], batch_id="b2")]))
+    assert (first.batch_id, [r.reason for r in first.results]) == ("b1", _LIMIT_REASONS[:3])
+    assert (second.batch_id, [r.outcome for r in second.results]) == (
+        "b2", [O.INGEST_OUTCOME_REJECTED, O.INGEST_OUTCOME_ACCEPTED])
+    assert "events[0].j1939_message.data" in second.results[0].reason  # indexes are the batch's own

@@ -3,6 +3,8 @@ timestamps and page sizes. Each refusal names the field, and nothing is written.
 
 from __future__ import annotations
 
+import math
+
 import grpc
 import pytest
 from fleetops.fleet.v1 import fleet_service_pb2 as pb
@@ -10,14 +12,21 @@ from fleetops.fleet.v1 import fleet_service_pb2_grpc as pb_grpc
 from fleetops.fleet.v1 import meters_pb2 as mpb
 from fleetops.fleet.v1 import resources_pb2 as res
 from fleetops.maintenance.v1 import diagnostics_pb2 as dpb
-from google.protobuf import descriptor_pool, message_factory, timestamp_pb2
+from fleetops.maintenance.v1 import scheduling_pb2 as spb
+from google.protobuf import descriptor_pool, duration_pb2, message_factory, timestamp_pb2
 from google.protobuf.descriptor import MethodDescriptor
+from google.type import latlng_pb2
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from services.fleet.domain.meters import MAX_READINGS_PER_BATCH
 from services.maintenance.ingestion import MAX_EVENTS_PER_BATCH
+from services.runtime.errors import InvalidArgument
 from services.runtime.pagination import MAX_PAGE_SIZE
+from services.runtime.request_limits import RequestLimits
 from tests.conftest import start_service, stop_service
 from tests.fleet.fleet_factory import unique
+from tests.fuzz.message_strategies import field_names, requests
 from tests.runtime.test_runtime_edge import rich_error
 
 
@@ -173,3 +182,71 @@ def test_page_size_above_the_maximum_is_lowered_to_it(fleet):
                                                      customer=_customer(parent_customer=parent.name)))
     listed = stub.ListCustomers(pb.ListCustomersRequest(parent_customer=parent.name, page_size=MAX_PAGE_SIZE * 10))
     assert len(listed.customers) == 3 and listed.next_page_token == ""
+
+
+
+def _diagnostic_event(**fields) -> dpb.DiagnosticEvent:
+    return dpb.DiagnosticEvent(**{"source": "s", "source_event_id": "e1", "asset": "assets/a1",
+                                  "observe_time": timestamp_pb2.Timestamp(seconds=1), **fields})
+
+
+_LIMITS = RequestLimits(string_chars={}, column_chars={"legal_name": 200, "value": 40})
+_TOO_FAR = timestamp_pb2.Timestamp(seconds=253_402_300_800)
+# Each request breaks one limit, at its own depth, and names that field; its `clean` twin breaks none.
+_BROKEN = [
+    (pb.CreateCustomerRequest(customer=_customer("x" * 201)), "customer.legal_name"),
+    (pb.CreateCustomerRequest(customer=_customer("Acme\x00")), "customer.legal_name"),
+    (pb.CreateSiteRequest(site=res.Site(position=latlng_pb2.LatLng(latitude=math.nan))), "site.position.latitude"),
+    (pb.ListAssetsRequest(device_class=99), "device_class"),
+    (pb.ListAssetsRequest(page_size=-1), "page_size"),
+    (pb.BatchGetAssetsRequest(names=["assets/a1", "assets/a\x00"]), "names[1]"),
+    (mpb.RecordMeterReadingsRequest(readings=[mpb.MeterReading(read_time=_TOO_FAR)]), "readings[0].read_time"),
+    (spb.CreateScheduleRequest(time_limit=duration_pb2.Duration(seconds=1, nanos=-1)), "time_limit"),
+    (_diagnostic_event(printer_alert=dpb.SnmpRow(columns={"k" * 1025: "1"})), "printer_alert.columns['kkkkk"),
+    (_diagnostic_event(printer_alert=dpb.SnmpRow(columns={"a": "x" * 41})), "printer_alert.columns['a']"),
+    (_diagnostic_event(printer_alert_walk=dpb.PrinterAlertWalk(rows=[dpb.SnmpRow(), dpb.SnmpRow(columns={"a": "\x00"})])),
+     "printer_alert_walk.rows[1].columns['a']"),
+    (_diagnostic_event(j1939_frames=dpb.J1939Frames(candump_lines=["ok", "\x00"])), "j1939_frames.candump_lines[1]"),
+    (_diagnostic_event(j1939_message=dpb.J1939Message(data=b"x" * (64 * 1024 + 1))), "j1939_message.data"),
+    (_diagnostic_event(observe_time=_TOO_FAR), "observe_time"),
+]
+
+
+@pytest.mark.parametrize(("request_", "field"), _BROKEN)
+def test_the_quick_acceptance_refuses_what_the_walk_names(request_, field):
+    assert not _LIMITS._accepts(request_)
+    [violation] = _LIMITS._violations(request_, "")
+    assert violation.field.startswith(field)
+    clean = type(request_)()  # the same request without the broken value
+    assert _LIMITS._accepts(clean) and list(_LIMITS._violations(clean, "")) == []
+
+
+def test_items_the_handler_checks_are_left_to_it_but_counted_at_the_edge():
+    bad_event = _diagnostic_event(redfish_event="{\x00}")
+    request = dpb.IngestDiagnosticsRequest(events=[_diagnostic_event(redfish_event="{}"), bad_event])
+    _LIMITS.check(request)  # the edge leaves the items to ingestion
+    assert [(v.field, v.description) for v in _LIMITS.item_violations(bad_event, "events[1]")] == [
+        ("events[1].redfish_event", "must not contain NUL characters")]
+    assert _LIMITS.item_violations(request.events[0], "events[0]") == []
+    request.events.extend([bad_event] * MAX_EVENTS_PER_BATCH)
+    with pytest.raises(InvalidArgument):
+        _LIMITS.check(request)
+
+
+def _every_request_type() -> list:
+    from services.fleet.main import DEFINITION as FLEET
+    from services.invoicing.main import DEFINITION as INVOICING
+    from services.maintenance.main import DEFINITION as MAINTENANCE
+    return [method.input_type for definition in (FLEET, MAINTENANCE, INVOICING) for full_name in definition.grpc_services
+            for method in descriptor_pool.Default().FindServiceByName(full_name).methods]
+
+
+_REQUEST_TYPES = _every_request_type()
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_the_quick_acceptance_agrees_with_the_walk_on_fuzzed_requests(data):
+    descriptor = data.draw(st.sampled_from(_REQUEST_TYPES))
+    request = data.draw(requests(descriptor, ["assets/a1"], field_names([descriptor]), "Fuzz"))
+    assert _LIMITS._accepts(request) == (list(_LIMITS._violations(request, "")) == [])
