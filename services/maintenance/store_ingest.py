@@ -154,12 +154,27 @@ def append_events(session: Session, events: list[NewEvent], receive_time: dateti
                 for e in events[offset:offset + _CHUNK]], ["source", "source_event_id"])
         taken = {e.key: None for e in events if e.key not in inserted}
     unsettled = [key for key, fingerprint in taken.items() if fingerprint is None]
-    for offset in range(0, len(unsettled), _CHUNK):
-        taken.update({(s, i): f for s, i, f in session.execute(
+    if unsettled:
+        taken.update(_fingerprints(session, unsettled))
+    return taken
+
+
+def _fingerprints(session: Session, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """The stored fingerprints of these keys (on PostgreSQL a join with the keys as arrays, which uses
+    the primary key; a long row-value IN list scans the table)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return {(s, i): f for s, i, f in session.execute(text(
+            "SELECT e.source, e.source_event_id, e.fingerprint FROM diagnostic_events AS e"
+            " JOIN unnest(CAST(:sources AS text[]), CAST(:event_ids AS text[])) AS k(source, source_event_id)"
+            " ON e.source = k.source AND e.source_event_id = k.source_event_id"),
+            dict(sources=[k[0] for k in keys], event_ids=[k[1] for k in keys]))}
+    found: dict[tuple[str, str], str] = {}
+    for offset in range(0, len(keys), _CHUNK):
+        found.update({(s, i): f for s, i, f in session.execute(
             select(DiagnosticEventRow.source, DiagnosticEventRow.source_event_id, DiagnosticEventRow.fingerprint)
             .where(tuple_(DiagnosticEventRow.source, DiagnosticEventRow.source_event_id)
-                   .in_(unsettled[offset:offset + _CHUNK])))})
-    return taken
+                   .in_(keys[offset:offset + _CHUNK])))})
+    return found
 
 
 def mark_processed(session: Session, keys: list[tuple[str, str]], when: datetime) -> None:
@@ -184,7 +199,8 @@ def mark_processed(session: Session, keys: list[tuple[str, str]], when: datetime
 
 _STAGING = "diagnostic_event_staging"
 # One statement: insert what is new; for the rest, the fingerprint stored before this statement
-# began (NULL when a concurrent transaction committed the key meanwhile: read again after).
+# began (NULL when a concurrent transaction committed the key meanwhile: read again after). The
+# fingerprints are read by primary key, replay by replay: a join would let the planner scan the table.
 _APPEND_STAGED = f"""
 WITH inserted AS (
     INSERT INTO diagnostic_events (source, source_event_id, fingerprint, asset_id, kind, observe_time, receive_time,
@@ -195,27 +211,27 @@ WITH inserted AS (
     FROM {_STAGING} ORDER BY source, source_event_id
     ON CONFLICT (source, source_event_id) DO NOTHING
     RETURNING source, source_event_id)
-SELECT s.source, s.source_event_id, e.fingerprint FROM {_STAGING} s
-LEFT JOIN inserted i ON i.source = s.source AND i.source_event_id = s.source_event_id
-LEFT JOIN diagnostic_events e ON e.source = s.source AND e.source_event_id = s.source_event_id
+SELECT s.source, s.source_event_id,
+       (SELECT e.fingerprint FROM diagnostic_events e WHERE e.source = s.source AND e.source_event_id = s.source_event_id)
+FROM {_STAGING} s LEFT JOIN inserted i ON i.source = s.source AND i.source_event_id = s.source_event_id
 WHERE i.source IS NULL"""
-# COPY's text format: these characters are escaped inside a field.
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_STAGING_COLUMNS = {"source": "text", "source_event_id": "text", "fingerprint": "text", "asset_id": "text",
+                    "kind": "text", "observe_seconds": "int8", "observe_nanos": "int4", "position": "int4",
+                    "payload": "bytea"}
 
 
 def _append_copied(session: Session, events: list[NewEvent], receive_time: datetime,
                    awaited: bool) -> dict[tuple[str, str], str | None]:
-    """PostgreSQL: COPY (text, composed here in one string) into a session-local staging table,
-    then one INSERT ... SELECT."""
-    text_rows = "".join(
-        f"{e.key[0].translate(_COPY_ESCAPES)}\t{e.key[1].translate(_COPY_ESCAPES)}\t{e.fingerprint}\t"
-        f"{e.asset_id.translate(_COPY_ESCAPES)}\t{e.kind}\t{e.observe_time.seconds}\t{e.observe_time.nanos}\t"
-        f"{e.position}\t\\\\x{e.payload.hex()}\n" for e in events)
+    """PostgreSQL: binary COPY into a session-local staging table (no escaping, the payload's bytes as
+    they are), then one INSERT ... SELECT."""
     with driver_connection(session) as connection, connection.cursor() as cursor:
-        cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} (source text, source_event_id text,"
-                       f" fingerprint text, asset_id text, kind text, observe_seconds bigint, observe_nanos integer,"
-                       f" position integer, payload bytea) ON COMMIT DELETE ROWS")
-        with cursor.copy(f"COPY {_STAGING} FROM STDIN") as copy:
-            copy.write(text_rows.encode())
+        columns = ", ".join(f"{name} {kind}" for name, kind in _STAGING_COLUMNS.items())
+        cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} ({columns}) ON COMMIT DELETE ROWS")
+        with cursor.copy(f"COPY {_STAGING} FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(list(_STAGING_COLUMNS.values()))
+            write_row = copy.write_row
+            for e in events:
+                write_row((e.key[0], e.key[1], e.fingerprint, e.asset_id, e.kind, e.observe_time.seconds,
+                           e.observe_time.nanos, e.position, e.payload))
         cursor.execute(_APPEND_STAGED, {"receive_time": receive_time, "awaited": awaited})
         return {(source, event_id): fingerprint for source, event_id, fingerprint in cursor.fetchall()}

@@ -47,6 +47,16 @@ _STRING_OVERRIDES = {"fleetops.maintenance.v1.DiagnosticEvent.redfish_event": 64
 ITEMS_CHECKED_BY_HANDLER = frozenset({"fleetops.maintenance.v1.IngestDiagnosticsRequest.events"})
 
 
+class _CompiledChecks(dict):
+    def __init__(self, compile_check: Callable[[FieldDescriptor], Callable[[object], bool]]):
+        super().__init__()
+        self._compile_check = compile_check
+
+    def __missing__(self, descriptor: FieldDescriptor) -> Callable[[object], bool]:
+        check = self[descriptor] = self._compile_check(descriptor)
+        return check
+
+
 @dataclass(frozen=True)
 class RequestLimits:
     # Full field name ("fleetops.maintenance.v1.DiagnosticEvent.redfish_event") -> max characters, for
@@ -57,9 +67,11 @@ class RequestLimits:
     column_chars: dict[str, int] = field(default_factory=dict)
     # Full names of repeated fields whose items the handler checks (`item_violations`).
     items_checked_by_handler: frozenset[str] = ITEMS_CHECKED_BY_HANDLER
-    # Field descriptor -> compiled check of a value of it (True: no violation), filled on first use.
-    _value_checks: dict[FieldDescriptor, Callable[[object], bool]] = field(
-        default_factory=dict, init=False, repr=False, compare=False)
+    # Field descriptor -> compiled check of a value of it (True: no violation), compiled on first use.
+    _value_checks: _CompiledChecks = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "_value_checks", _CompiledChecks(self._compiled))
 
     @classmethod
     def for_database(cls, engine: Engine) -> RequestLimits:
@@ -162,10 +174,7 @@ class RequestLimits:
         """True when `_violations` would find nothing, at a fraction of its cost."""
         checks = self._value_checks
         for descriptor, value in message.ListFields():
-            check = checks.get(descriptor)
-            if check is None:
-                check = checks[descriptor] = self._compiled(descriptor)
-            if not check(value):
+            if not checks[descriptor](value):
                 return False
         return True
 

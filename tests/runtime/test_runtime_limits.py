@@ -13,8 +13,9 @@ from fleetops.fleet.v1 import meters_pb2 as mpb
 from fleetops.fleet.v1 import resources_pb2 as res
 from fleetops.maintenance.v1 import diagnostics_pb2 as dpb
 from fleetops.maintenance.v1 import scheduling_pb2 as spb
-from google.protobuf import descriptor_pool, duration_pb2, message_factory, timestamp_pb2
+from google.protobuf import descriptor_pool, message_factory, timestamp_pb2
 from google.protobuf.descriptor import MethodDescriptor
+from google.protobuf.duration_pb2 import Duration
 from google.type import latlng_pb2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -201,7 +202,7 @@ _BROKEN = [
     (pb.ListAssetsRequest(page_size=-1), "page_size"),
     (pb.BatchGetAssetsRequest(names=["assets/a1", "assets/a\x00"]), "names[1]"),
     (mpb.RecordMeterReadingsRequest(readings=[mpb.MeterReading(read_time=_TOO_FAR)]), "readings[0].read_time"),
-    (spb.CreateScheduleRequest(time_limit=duration_pb2.Duration(seconds=1, nanos=-1)), "time_limit"),
+    (spb.CreateScheduleRequest(time_limit=Duration(seconds=1, nanos=-1)), "time_limit"),
     (_diagnostic_event(printer_alert=dpb.SnmpRow(columns={"k" * 1025: "1"})), "printer_alert.columns['kkkkk"),
     (_diagnostic_event(printer_alert=dpb.SnmpRow(columns={"a": "x" * 41})), "printer_alert.columns['a']"),
     (_diagnostic_event(printer_alert_walk=dpb.PrinterAlertWalk(rows=[dpb.SnmpRow(), dpb.SnmpRow(columns={"a": "\x00"})])),
