@@ -86,6 +86,8 @@ class RequestLimits:
             derived = FREE_TEXT_CHARS
         else:
             derived = SHORT_TEXT_CHARS
+        if descriptor.containing_type.GetOptions().map_entry:
+            return derived  # a map's "key"/"value" are no column of that name (SNMP varbinds are kept whole)
         return min(derived, self.column_chars.get(descriptor.name, derived))
 
     def check(self, request: Message) -> None:

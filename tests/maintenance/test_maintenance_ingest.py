@@ -270,6 +270,15 @@ def test_an_event_over_a_request_limit_is_rejected_by_index_and_the_rest_stored(
     assert [r.outcome for r in again.results] == [O.INGEST_OUTCOME_DUPLICATE] * 2  # and stored
 
 
+def test_a_printer_alert_description_as_long_as_the_mib_allows_is_accepted(devices):
+    # prtAlertDescription is OCTET STRING (SIZE(0..255)) in RFC 3805; map values are not limited by a
+    # database column that happens to be called "value".
+    printer = devices.asset()
+    response = devices.ingest(devices.event(printer, when(0), printer_alert=alert_row(prtAlertDescription="j" * 255)))
+    assert [(r.outcome, r.reason) for r in response.results] == [(O.INGEST_OUTCOME_ACCEPTED, "")]
+    assert len(_alarms(devices, printer)) == 1
+
+
 def test_a_streamed_batch_rejects_an_event_over_a_limit_by_index(devices):
     printer, forklift = devices.asset(), devices.asset("forklift")
     events = _over_the_limits(devices, printer, forklift)

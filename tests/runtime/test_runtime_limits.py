@@ -204,7 +204,7 @@ _BROKEN = [
     (mpb.RecordMeterReadingsRequest(readings=[mpb.MeterReading(read_time=_TOO_FAR)]), "readings[0].read_time"),
     (spb.CreateScheduleRequest(time_limit=Duration(seconds=1, nanos=-1)), "time_limit"),
     (_diagnostic_event(printer_alert=dpb.SnmpRow(columns={"k" * 1025: "1"})), "printer_alert.columns['kkkkk"),
-    (_diagnostic_event(printer_alert=dpb.SnmpRow(columns={"a": "x" * 41})), "printer_alert.columns['a']"),
+    (_diagnostic_event(printer_alert=dpb.SnmpRow(columns={"a": "x" * 1025})), "printer_alert.columns['a']"),
     (_diagnostic_event(printer_alert_walk=dpb.PrinterAlertWalk(rows=[dpb.SnmpRow(), dpb.SnmpRow(columns={"a": "\x00"})])),
      "printer_alert_walk.rows[1].columns['a']"),
     (_diagnostic_event(j1939_frames=dpb.J1939Frames(candump_lines=["ok", "\x00"])), "j1939_frames.candump_lines[1]"),
