@@ -7,13 +7,40 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import String, and_, any_, bindparam, func, insert, select, true, tuple_, union, union_all, update
+from sqlalchemy import (
+    String,
+    and_,
+    any_,
+    bindparam,
+    column,
+    func,
+    insert,
+    select,
+    true,
+    tuple_,
+    update,
+    values,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
-from services.fleet.domain.meters import CounterState, Reading, RegisterRules, Reset, Timeline, estimate_window_start, walk
-from services.fleet.store import AssetRow, DeviceModelRow, MeterLatestRow, MeterReadingRow, MeterResetRow
-from services.runtime.db import upsert
+from services.fleet.domain.meters import (
+    CounterState,
+    MeterPoint,
+    Reading,
+    RegisterRules,
+    Reset,
+    estimate_window_start,
+    walk,
+)
+from services.fleet.store import (
+    AssetRow,
+    DeviceModelRow,
+    MeterLatestRow,
+    MeterReadingRow,
+    MeterResetRow,
+)
+from services.runtime.db import UtcDateTime, upsert
 
 Pair = tuple[str, str]  # (asset id, register)
 _CHUNK = 1000
@@ -28,11 +55,13 @@ def asset_registers(session: Session, asset_ids: Iterable[str], *, lock: bool = 
     ids = sorted(set(asset_ids))
     if not ids:
         return {}
-    statement = select(AssetRow.id, AssetRow.device_model_id).where(AssetRow.id.in_(ids)).order_by(AssetRow.id)
-    rows = session.execute(statement.with_for_update(of=AssetRow) if lock else statement).all()
-    models = {m.id: m.registers for m in session.scalars(
-        select(DeviceModelRow).where(DeviceModelRow.id.in_({r.device_model_id for r in rows})))}
-    return {r.id: (r.device_model_id, models[r.device_model_id]) for r in rows}
+    among = (AssetRow.id == any_(bindparam("asset_ids", ids, type_=ARRAY(String))) if _is_postgresql(session)
+             else AssetRow.id.in_(ids))  # one array parameter: a thousand-item IN list costs more than its lookups
+    statement = select(AssetRow.id, AssetRow.device_model_id).where(among).order_by(AssetRow.id)
+    rows = session.connection().execute(statement.with_for_update(of=AssetRow) if lock else statement).all()
+    models = dict(session.connection().execute(select(DeviceModelRow.id, DeviceModelRow.registers).where(
+        DeviceModelRow.id.in_({model_id for _, model_id in rows}))).all())
+    return {asset_id: (model_id, models[model_id]) for asset_id, model_id in rows}
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,77 +176,85 @@ def readings_between(session: Session, asset_ids: list[str], register: str, star
     return found
 
 
-def usage_timelines(session: Session, asset_ids: list[str], register: str, moments: tuple[datetime, ...],
-                    tolerance: timedelta, window: timedelta) -> dict[str, Timeline]:
-    """Per asset, the stored readings that an endpoint at each of `moments` needs (see `Timeline`),
-    found by index lookups: a few rows per asset, however long the period or history."""
-    found = _nearest_readings(session, register, [(asset_ids, moment, side) for moment in moments
-                                                  for side in (_AT_OR_BEFORE, _AFTER)])
-    window_starts: dict[datetime, list[str]] = defaultdict(list)
-    for asset_id, rows in found.items():
-        for moment in moments:
-            before = max((t for t in rows if t <= moment), default=None)
-            after = min((t for t in rows if t > moment), default=None)
-            start = estimate_window_start(moment, before, after, tolerance, window)
-            if start is not None:
-                window_starts[start].append(asset_id)
-    if window_starts:
-        for asset_id, rows in _nearest_readings(session, register, [
-                (ids, start, _AT_OR_AFTER) for start, ids in window_starts.items()]).items():
-            found[asset_id].update(rows)
-    timelines = {}
-    for asset_id, rows in found.items():
-        ordered = sorted(rows.items())
-        timelines[asset_id] = Timeline.of_states([r for _, (r, _) in ordered], [s for _, (_, s) in ordered])
-    return timelines
-
-
+# Per asset and instant, what an endpoint there needs (see `endpoint_near`): the last reading at or
+# before it, the next one after it and, for an estimate, the first reading of its averaging window.
+Around = tuple[MeterPoint | None, MeterPoint | None, MeterPoint | None]
 _AT_OR_BEFORE, _AFTER, _AT_OR_AFTER = "at or before", "after", "at or after"
-# (asset ids, instant, side): each of the assets' reading nearest the instant on that side
-Probe = tuple[list[str], datetime, str]
-_STORED = (MeterReadingRow.asset_id, MeterReadingRow.read_time, MeterReadingRow.value, MeterReadingRow.consumed,
-           MeterReadingRow.high_water, MeterReadingRow.rollovers, MeterReadingRow.resets)
+_POINT = (MeterReadingRow.read_time, MeterReadingRow.value, MeterReadingRow.consumed, MeterReadingRow.rollovers,
+          MeterReadingRow.resets)
 
 
-def _nearest_readings(session: Session, register: str,
-                      probes: list[Probe]) -> dict[str, dict[datetime, tuple[Reading, CounterState]]]:
-    """The readings that `probes` ask for, by asset and read time, in one statement of index lookups.
+def usage_points(session: Session, asset_ids: list[str], register: str, moments: tuple[datetime, ...],
+                 tolerance: timedelta, window: timedelta) -> dict[str, list[Around]]:
+    """What endpoints at each of `moments` need of each asset's register, by index lookups: one
+    statement finds the readings on either side of every instant for all the assets (one row per
+    asset), a second one the averaging windows' first readings where an end must be estimated.
 
-    PostgreSQL: a LATERAL lookup per asset and probe (ORDER BY read_time LIMIT 1 on the primary
-    key). SQLite has no LATERAL: the read times are found by correlated min/max first, then the rows
-    by primary key (SQLite joins by nested loops on the key anyway).
+    Core rows, not ORM ones: the ORM's per-row loading would cost more than the lookups.
+    """
+    if _is_postgresql(session):
+        assets = func.unnest(bindparam("asset_ids", asset_ids, type_=ARRAY(String))).table_valued("id").render_derived()
+    else:
+        assets = select(AssetRow.id).where(AssetRow.id.in_(asset_ids)).subquery()
+    probes = [_nearest(session, assets.c.id, register, moment, side) for moment in moments
+              for side in (_AT_OR_BEFORE, _AFTER)]
+    statement = select(assets.c.id, *(column for _, _, point in probes for column in point)).select_from(assets)
+    for joined, condition, _ in probes:
+        statement = statement.outerjoin(joined, condition)
+    sides: dict[str, list[tuple[MeterPoint | None, MeterPoint | None]]] = {}
+    window_starts: list[tuple[str, datetime]] = []
+    for row in session.connection().execute(statement):
+        points = [None if row[i] is None else MeterPoint(*row[i:i + 5]) for i in range(1, len(row), 5)]
+        sides[row[0]] = pairs = list(zip(points[0::2], points[1::2], strict=True))
+        for moment, (before, after) in zip(moments, pairs, strict=True):
+            start = estimate_window_start(moment, before and before.read_time, after and after.read_time, tolerance,
+                                          window)
+            if start is not None:
+                window_starts.append((row[0], start))
+    firsts = _first_readings_from(session, register, window_starts)
+    return {asset_id: [(before, after, firsts.get((asset_id, before.read_time - window)) if before else None)
+                       for before, after in pairs] for asset_id, pairs in sides.items()}
+
+
+def _first_readings_from(session: Session, register: str,
+                         starts: list[tuple[str, datetime]]) -> dict[tuple[str, datetime], MeterPoint]:
+    """Each (asset, instant)'s first reading at or after the instant, in one statement."""
+    if not starts:
+        return {}
+    starts = sorted(set(starts))
+    if _is_postgresql(session):  # arrays: one cached statement, however many pairs
+        pairs = func.unnest(bindparam("asset_ids", [a for a, _ in starts], type_=ARRAY(String)),
+                            bindparam("since", [t for _, t in starts], type_=ARRAY(UtcDateTime))).table_valued(
+            column("asset_id", String), column("since", UtcDateTime)).render_derived()
+    else:
+        pairs = values(column("asset_id", String), column("since", UtcDateTime), name="starts").data(starts).cte()
+    joined, condition, point = _nearest(session, pairs.c.asset_id, register, pairs.c.since, _AT_OR_AFTER)
+    statement = select(pairs.c.asset_id, pairs.c.since, *point).select_from(pairs).join(joined, condition)
+    return {(row[0], row[1]): MeterPoint(*row[2:]) for row in session.connection().execute(statement)}
+
+
+def _nearest(session: Session, asset_id, register: str, moment, side: str):
+    """The reading of `asset_id`'s register nearest `moment` (a value or a column) on `side`, to join
+    to the statement that selects `asset_id`: (what to join, on what, the reading's columns).
+
+    PostgreSQL: a LATERAL lookup (ORDER BY read_time LIMIT 1 on the primary key). SQLite has no
+    LATERAL: the read time is found by a correlated min/max, then the row by primary key.
     """
     reading = MeterReadingRow
-
-    def side_of(moment: datetime, side: str):
-        if side == _AT_OR_BEFORE:
-            return reading.read_time <= moment, reading.read_time.desc(), func.max
-        return (reading.read_time > moment if side == _AFTER else reading.read_time >= moment), reading.read_time, func.min
-
-    of_register = reading.register == register
-    if session.get_bind().dialect.name == "postgresql":
-        parts, asset_sets = [], {}
-        for ids, moment, side in probes:
-            if tuple(ids) not in asset_sets:  # one array parameter per set of assets, not one per asset and probe
-                asset_sets[tuple(ids)] = select(AssetRow.id).where(
-                    AssetRow.id == any_(bindparam(None, list(ids), type_=ARRAY(String)))).cte()
-            assets = asset_sets[tuple(ids)]
-            condition, order, _ = side_of(moment, side)
-            nearest = (select(*_STORED).where(reading.asset_id == assets.c.id, of_register, condition)
-                       .order_by(order).limit(1).lateral())
-            parts.append(select(nearest).select_from(assets).join(nearest, true()))
-        statement = union_all(*parts)
+    if side == _AT_OR_BEFORE:
+        condition, order, aggregate = reading.read_time <= moment, reading.read_time.desc(), func.max
     else:
-        times = []
-        for ids, moment, side in probes:
-            condition, _, aggregate = side_of(moment, side)
-            time_of = (select(aggregate(reading.read_time)).where(reading.asset_id == AssetRow.id, of_register, condition)
-                       .scalar_subquery())
-            times.append(select(AssetRow.id.label("asset_id"), time_of.label("read_time")).where(AssetRow.id.in_(ids)))
-        keys = union(*times).subquery()
-        statement = select(*_STORED).join(keys, and_(reading.asset_id == keys.c.asset_id, of_register,
-                                                     reading.read_time == keys.c.read_time))
-    found: dict[str, dict[datetime, tuple[Reading, CounterState]]] = defaultdict(dict)
-    for row in session.execute(statement):
-        found[row.asset_id][row.read_time] = (Reading(row.read_time, row.value), _state_of(row))
-    return found
+        condition = reading.read_time > moment if side == _AFTER else reading.read_time >= moment
+        order, aggregate = reading.read_time, func.min
+    of_asset = and_(reading.asset_id == asset_id, reading.register == register, condition)
+    if _is_postgresql(session):
+        nearest = select(*_POINT).where(of_asset).order_by(order).limit(1).lateral()
+        return nearest, true(), tuple(nearest.c)
+    found = aliased(MeterReadingRow)
+    time_of = select(aggregate(reading.read_time)).where(of_asset).scalar_subquery()
+    return found, and_(found.asset_id == asset_id, found.register == register, found.read_time == time_of), (
+        found.read_time, found.value, found.consumed, found.rollovers, found.resets)
+
+
+def _is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"

@@ -71,6 +71,7 @@ WINDOWS = [
     (at(10, 12), at(22, 12), timedelta(days=1), timedelta(days=4)),
     (at(5, 6), at(26, 6), timedelta(hours=1), timedelta(days=2)),
     (at(3), at(28, 1), timedelta(hours=3), None),
+    (at(20), at(25), timedelta(hours=2), timedelta(days=15)),  # windows that start exactly at a reading
     (datetime(2026, 2, 1, tzinfo=UTC), datetime(2026, 2, 20, tzinfo=UTC), None, None),
     (datetime(2026, 4, 10, tzinfo=UTC), datetime(2026, 4, 20, tzinfo=UTC), timedelta(days=2), timedelta(days=9)),
     (at(1, 6) + timedelta(microseconds=123_457), at(7, 8), timedelta(seconds=1), timedelta(days=5)),

@@ -19,16 +19,18 @@ from services.fleet.domain.meters import (
     MAX_READINGS_PER_BATCH,
     Assessment,
     CounterState,
+    Endpoint,
     EndpointKind,
     Reading,
     ReadingSource,
     RegisterRules,
-    Timeline,
+    Usage,
     Verdict,
     assess,
+    endpoint_near,
     parse_decimal,
     plain,
-    usage_between,
+    usage_from,
     walk,
 )
 from services.fleet.meter_store import (
@@ -41,7 +43,7 @@ from services.fleet.meter_store import (
     resets_of,
     restate,
     state_columns,
-    usage_timelines,
+    usage_points,
 )
 from services.fleet.store import MeterReadingRow, MeterResetRow
 from services.runtime.audit import note_change, note_changes
@@ -55,7 +57,7 @@ _SOURCE_FROM_PROTO = {mpb.READING_SOURCE_DEVICE: ReadingSource.DEVICE, mpb.READI
 _SOURCE_TO_PROTO = {v.value: k for k, v in _SOURCE_FROM_PROTO.items()}
 _OUTCOME = {Verdict.ACCEPTED: mpb.READING_OUTCOME_ACCEPTED, Verdict.DUPLICATE: mpb.READING_OUTCOME_DUPLICATE,
             Verdict.REJECTED: mpb.READING_OUTCOME_REJECTED}
-_NO_READINGS = Timeline([], [], [], [])
+_COUNTER_STEP = Decimal("0.0001")
 _KIND = {EndpointKind.ACTUAL: mpb.ENDPOINT_KIND_ACTUAL, EndpointKind.ESTIMATED: mpb.ENDPOINT_KIND_ESTIMATED,
          EndpointKind.NO_DATA: mpb.ENDPOINT_KIND_NO_DATA}
 
@@ -232,39 +234,68 @@ class MeterMethods:
         start, end = required_interval(request)
         tolerance = duration_or(request.read_tolerance, DEFAULT_READ_TOLERANCE, "read_tolerance")
         window = duration_or(request.average_window, DEFAULT_AVERAGE_WINDOW, "average_window")
+        distinct = list(dict.fromkeys(asset_ids))
         with self._db.unit_of_work() as session:
-            check_assets_visible(session, asset_ids)
-            assets = asset_registers(session, asset_ids)
-            missing = [f"assets/{a}" for a in asset_ids if a not in assets]
-            if missing:
-                raise NotFound(missing[0])
-            registers = {a: {s.code for s in register_specs(assets[a][1])} for a in asset_ids}
+            check_assets_visible(session, distinct)
+            assets = asset_registers(session, distinct)
+            missing = next((f"assets/{a}" for a in asset_ids if a not in assets), None)
+            if missing is not None:
+                raise NotFound(missing)
+            reports = {model_id: any(r["code"] == request.register for r in registers)
+                       for model_id, registers in assets.values()}
             unknown = next((name for name, a in zip(request.assets, asset_ids, strict=True)
-                            if request.register not in registers[a]), None)
+                            if not reports[assets[a][0]]), None)
             if unknown is not None:
                 raise InvalidArgument.field("register", f"{unknown} reports no register {request.register!r}")
-            timelines = usage_timelines(session, asset_ids, request.register, (start, end), tolerance, window)
-        usages, total = [], Decimal(0)
-        stamps: dict[datetime, Timestamp] = {}  # the assets' readings mostly share their times
-        for asset_name, asset_id in zip(request.assets, asset_ids, strict=True):
-            usage = usage_between(timelines.get(asset_id, _NO_READINGS), start, end, tolerance, window)
-            total += usage.quantity
-            usages.append(mpb.AssetUsage(asset=asset_name, register=request.register,
-                                         start=_endpoint(usage.start, stamps), end=_endpoint(usage.end, stamps),
-                                         quantity=plain(usage.quantity),
-                                         rollovers=usage.rollovers, resets=usage.resets))
-        return mpb.GetUsageResponse(usages=usages, total_quantity=plain(total))
+            around = usage_points(session, distinct, request.register, (start, end), tolerance, window)
+        usages = {asset_id: usage_from(*(endpoint_near(moment, *points, tolerance, window)
+                                         for moment, points in zip((start, end), around[asset_id], strict=True)))
+                  for asset_id in distinct}
+        return _usage_response(request, [usages[a] for a in asset_ids])
 
 
-def _endpoint(endpoint, stamps: dict[datetime, Timestamp]) -> mpb.UsageEndpoint:
+def _usage_response(request: mpb.GetUsageRequest, usages: list[Usage]) -> mpb.GetUsageResponse:
+    """One message per asset, each a copy of a prototype for its ends' kinds and reading times (the
+    assets of a call mostly share them) with its own figures: building nested messages field by
+    field costs more than the rest of the call."""
+    response = mpb.GetUsageResponse()
+    add = response.usages.add
+    prototypes: dict[tuple, mpb.AssetUsage] = {}
+    stamps: dict[datetime, Timestamp] = {}
+    total = Decimal(0)
+    for name, usage in zip(request.assets, usages, strict=True):
+        start, end = usage.start, usage.end
+        key = (start.time, start.kind, start.reading_time, end.time, end.kind, end.reading_time)
+        if key not in prototypes:
+            prototypes[key] = mpb.AssetUsage(register=request.register, start=_endpoint(start, stamps),
+                                             end=_endpoint(end, stamps))
+        message = add()
+        message.CopyFrom(prototypes[key])
+        message.asset = name
+        message.quantity = plain(usage.quantity)
+        message.rollovers = usage.rollovers
+        message.resets = usage.resets
+        if start.counter_value is not None:
+            message.start.counter_value = _counter(start.counter_value)
+        if end.counter_value is not None:
+            message.end.counter_value = _counter(end.counter_value)
+        total += usage.quantity
+    response.total_quantity = plain(total)
+    return response
+
+
+def _counter(value: Decimal) -> str:
+    return plain(value.quantize(_COUNTER_STEP))
+
+
+def _endpoint(endpoint: Endpoint, stamps: dict[datetime, Timestamp]) -> mpb.UsageEndpoint:
+    """An endpoint's kind and times (its counter value is per asset)."""
     def stamp(moment: datetime) -> Timestamp:
         if moment not in stamps:
             stamps[moment] = to_timestamp(moment)
         return stamps[moment]
 
     message = mpb.UsageEndpoint(time=stamp(endpoint.time), kind=_KIND[endpoint.kind])
-    if endpoint.counter_value is not None:
-        message.counter_value = plain(endpoint.counter_value.quantize(Decimal("0.0001")))
     if endpoint.reading_time is not None:
         message.reading_time.CopyFrom(stamp(endpoint.reading_time))
     return message

@@ -12,11 +12,12 @@ Counters only go up, except:
 from __future__ import annotations
 
 import enum
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from typing import NamedTuple
 
 from services.runtime.errors import InvalidArgument
 
@@ -28,6 +29,7 @@ _METER_STEP = Decimal(1).scaleb(-METER_DECIMALS)
 DEFAULT_READ_TOLERANCE = timedelta(hours=24)
 DEFAULT_AVERAGE_WINDOW = timedelta(days=30)
 _ONE_DAY_SECONDS = Decimal(86_400)
+_ZERO = Decimal(0)
 
 
 class ReadingSource(enum.Enum):
@@ -199,14 +201,19 @@ def walk(state: CounterState, after: datetime | None, readings: Sequence[Reading
     return states
 
 
+class MeterPoint(NamedTuple):
+    """A stored reading with the counter state after it (see `CounterState`): what an endpoint is taken from."""
+
+    read_time: datetime
+    value: Decimal
+    consumed: Decimal
+    rollovers: int
+    resets: int
+
+
 @dataclass
 class Timeline:
-    """Cumulative consumption at readings of one asset's register, in time order.
-
-    Either every reading in a stretch of time, or (as GetUsage builds it from stored states) only
-    the readings around the instants asked about: the last one at or before each instant, the next
-    one after it and the first one of the averaging window before the last.
-    """
+    """Cumulative consumption at every reading of one asset's register in a stretch of time, in time order."""
 
     readings: list[Reading]
     consumed: list[Decimal]
@@ -221,6 +228,16 @@ class Timeline:
         position = bisect_right(self._times, moment) - 1
         return position if position >= 0 else None
 
+    def index_at_or_after(self, moment: datetime) -> int:
+        return bisect_left(self._times, moment)
+
+    def point(self, index: int) -> MeterPoint | None:
+        if index >= len(self.readings):
+            return None
+        reading = self.readings[index]
+        return MeterPoint(reading.read_time, reading.value, self.consumed[index], self.rollovers_before[index],
+                          self.resets_before[index])
+
     @classmethod
     def of_states(cls, readings: Sequence[Reading], states: Sequence[CounterState]) -> Timeline:
         return cls(list(readings), [s.consumed for s in states], [s.rollovers for s in states],
@@ -234,18 +251,29 @@ def build_timeline(readings: Iterable[Reading], resets: Iterable[Reset], rules: 
     return Timeline.of_states(ordered, states)
 
 
+def nearest_within(moment: datetime, before: datetime | None, after: datetime | None,
+                   tolerance: timedelta) -> datetime | None:
+    """Which read time an endpoint at `moment` takes as actual: the nearer of the last reading at or before
+    it (`before`) and the next one after it (`after`) when within `tolerance`, the earlier on a tie; None
+    when neither is."""
+    if before is None:
+        return after if after is not None and after - moment <= tolerance else None
+    early = moment - before
+    if after is not None and after - moment < early:
+        return after if after - moment <= tolerance else None
+    return before if early <= tolerance else None
+
+
 def estimate_window_start(moment: datetime, last_at_or_before: datetime | None, next_after: datetime | None,
-                     tolerance: timedelta, window: timedelta) -> datetime | None:
+                          tolerance: timedelta, window: timedelta) -> datetime | None:
     """Where the averaging window for an estimate at `moment` starts, when one is needed: no reading
-    within `tolerance` and an earlier reading to extrapolate (see `endpoint_at`); else None."""
-    near = [t for t in (last_at_or_before, next_after) if t is not None and abs(t - moment) <= tolerance]
-    if near or last_at_or_before is None:
+    within `tolerance` and an earlier reading to extrapolate (see `endpoint_near`); else None."""
+    if last_at_or_before is None or nearest_within(moment, last_at_or_before, next_after, tolerance) is not None:
         return None
     return last_at_or_before - window
 
 
-@dataclass(frozen=True)
-class Endpoint:
+class Endpoint(NamedTuple):  # a tuple: GetUsage makes two per asset, a thousand assets a call
     time: datetime
     kind: EndpointKind
     consumed: Decimal  # cumulative consumption on the timeline at this instant
@@ -255,52 +283,49 @@ class Endpoint:
     resets: int = 0
 
 
-def _nearest_within(timeline: Timeline, moment: datetime, tolerance: timedelta) -> int | None:
-    before = timeline.index_at_or_before(moment)
-    candidates = [i for i in (before, None if before is None else before + 1, 0 if before is None else None)
-                  if i is not None and i < len(timeline.readings)]
-    close = [i for i in candidates if abs(timeline.readings[i].read_time - moment) <= tolerance]
-    return min(close, key=lambda i: abs(timeline.readings[i].read_time - moment)) if close else None
+def _days(span: timedelta) -> Decimal:
+    return Decimal(span.total_seconds()) / _ONE_DAY_SECONDS
 
 
-def _daily_average(timeline: Timeline, last: int, window: timedelta) -> Decimal:
-    """Average consumption per day over the `window` that ends at reading `last`."""
-    end = timeline.readings[last]
-    first = last
-    while first > 0 and end.read_time - timeline.readings[first - 1].read_time <= window:
-        first -= 1
-    if first == last:
-        return Decimal(0)
-    days = Decimal((end.read_time - timeline.readings[first].read_time).total_seconds()) / _ONE_DAY_SECONDS
-    return (timeline.consumed[last] - timeline.consumed[first]) / days
+def endpoint_near(moment: datetime, before: MeterPoint | None, after: MeterPoint | None,
+                  window_first: MeterPoint | None, tolerance: timedelta, window: timedelta) -> Endpoint:
+    """The counter at `moment`: the nearest reading within `tolerance`, else an estimate.
+
+    `before` is the last reading at or before `moment`, `after` the next one. The estimate extrapolates
+    `before` by its daily average over the trailing `window`, which starts at `window_first`, the first
+    reading at or after `before.read_time - window` (only read when `estimate_window_start` says so);
+    with no earlier reading (a new device) the first reading stands for the start.
+    """
+    nearest = nearest_within(moment, None if before is None else before.read_time,
+                             None if after is None else after.read_time, tolerance)
+    if nearest is not None:
+        point = before if before is not None and before.read_time == nearest else after
+        return Endpoint(moment, EndpointKind.ACTUAL, point.consumed, point.value, point.read_time, point.rollovers,
+                        point.resets)
+    if before is None:
+        if after is None:
+            return Endpoint(moment, EndpointKind.NO_DATA, _ZERO, None, None)
+        return Endpoint(moment, EndpointKind.ESTIMATED, _ZERO, after.value, after.read_time)
+    if window_first is None or window_first.read_time < before.read_time - window:
+        raise ValueError(f"an estimate at {moment.isoformat()} needs the first reading of its averaging window")
+    average = Decimal(0)
+    if window_first.read_time < before.read_time:  # average consumption per day over the window
+        average = (before.consumed - window_first.consumed) / _days(before.read_time - window_first.read_time)
+    extra = average * _days(moment - before.read_time)
+    return Endpoint(moment, EndpointKind.ESTIMATED, before.consumed + extra, before.value + extra, before.read_time,
+                    before.rollovers, before.resets)
 
 
 def endpoint_at(timeline: Timeline, moment: datetime, tolerance: timedelta, window: timedelta) -> Endpoint:
-    """The counter at `moment`: the nearest reading within `tolerance`, else an estimate.
-
-    The estimate extrapolates the last earlier reading by the trailing daily average over `window`;
-    with no earlier reading (a new device) the first reading stands for the start.
-    """
-    if not timeline.readings:
-        return Endpoint(moment, EndpointKind.NO_DATA, Decimal(0), None, None)
-    nearest = _nearest_within(timeline, moment, tolerance)
-    if nearest is not None:
-        reading = timeline.readings[nearest]
-        return Endpoint(moment, EndpointKind.ACTUAL, timeline.consumed[nearest], reading.value, reading.read_time,
-                        timeline.rollovers_before[nearest], timeline.resets_before[nearest])
+    """`endpoint_near` with the readings around `moment` taken from the whole timeline."""
     last = timeline.index_at_or_before(moment)
-    if last is None:
-        first = timeline.readings[0]
-        return Endpoint(moment, EndpointKind.ESTIMATED, Decimal(0), first.value, first.read_time)
-    reading = timeline.readings[last]
-    elapsed_days = Decimal((moment - reading.read_time).total_seconds()) / _ONE_DAY_SECONDS
-    extra = _daily_average(timeline, last, window) * elapsed_days
-    return Endpoint(moment, EndpointKind.ESTIMATED, timeline.consumed[last] + extra, reading.value + extra,
-                    reading.read_time, timeline.rollovers_before[last], timeline.resets_before[last])
+    before = None if last is None else timeline.point(last)
+    window_first = None if before is None else timeline.point(timeline.index_at_or_after(before.read_time - window))
+    return endpoint_near(moment, before, timeline.point(0 if last is None else last + 1), window_first, tolerance,
+                         window)
 
 
-@dataclass(frozen=True)
-class Usage:
+class Usage(NamedTuple):
     start: Endpoint
     end: Endpoint
     quantity: Decimal
@@ -313,8 +338,12 @@ def usage_between(timeline: Timeline, start: datetime, end: datetime,
                   places: int = 4) -> Usage:
     if end <= start:
         raise InvalidArgument.field("end_time", "must be after start_time")
-    first = endpoint_at(timeline, start, tolerance, window)
-    last = endpoint_at(timeline, end, tolerance, window)
-    quantity = max(last.consumed - first.consumed, Decimal(0)).quantize(Decimal(1).scaleb(-places))
-    return Usage(first, last, quantity.normalize() if quantity else Decimal(0),
+    return usage_from(endpoint_at(timeline, start, tolerance, window), endpoint_at(timeline, end, tolerance, window),
+                      places)
+
+
+def usage_from(first: Endpoint, last: Endpoint, places: int = 4) -> Usage:
+    """The usage between two endpoints of one register (never negative), to `places` decimals."""
+    quantity = max(last.consumed - first.consumed, _ZERO).quantize(Decimal(1).scaleb(-places))
+    return Usage(first, last, quantity.normalize() if quantity else _ZERO,
                  last.rollovers - first.rollovers, last.resets - first.resets)
