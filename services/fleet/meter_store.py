@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import (
+    BigInteger,
     String,
     and_,
     any_,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     select,
     true,
     tuple_,
+    type_coerce,
     update,
     values,
 )
@@ -180,8 +182,12 @@ def readings_between(session: Session, asset_ids: list[str], register: str, star
 # before it, the next one after it and, for an estimate, the first reading of its averaging window.
 Around = tuple[MeterPoint | None, MeterPoint | None, MeterPoint | None]
 _AT_OR_BEFORE, _AFTER, _AT_OR_AFTER = "at or before", "after", "at or after"
-_POINT = (MeterReadingRow.read_time, MeterReadingRow.value, MeterReadingRow.consumed, MeterReadingRow.rollovers,
-          MeterReadingRow.resets)
+
+
+def _point_columns(reading) -> tuple:
+    """A `MeterPoint`'s columns of `reading` (the table or an alias): counters as the stored integers."""
+    return (reading.read_time, type_coerce(reading.value, BigInteger), type_coerce(reading.consumed, BigInteger),
+            reading.rollovers, reading.resets)
 
 
 def usage_points(session: Session, asset_ids: list[str], register: str, moments: tuple[datetime, ...],
@@ -203,7 +209,7 @@ def usage_points(session: Session, asset_ids: list[str], register: str, moments:
         statement = statement.outerjoin(joined, condition)
     sides: dict[str, list[tuple[MeterPoint | None, MeterPoint | None]]] = {}
     window_starts: list[tuple[str, datetime]] = []
-    for row in session.connection().execute(statement):
+    for row in session.connection().execute(statement).all():  # fetchall: one driver call, not one a row
         points = [None if row[i] is None else MeterPoint(*row[i:i + 5]) for i in range(1, len(row), 5)]
         sides[row[0]] = pairs = list(zip(points[0::2], points[1::2], strict=True))
         for moment, (before, after) in zip(moments, pairs, strict=True):
@@ -248,12 +254,12 @@ def _nearest(session: Session, asset_id, register: str, moment, side: str):
         order, aggregate = reading.read_time, func.min
     of_asset = and_(reading.asset_id == asset_id, reading.register == register, condition)
     if _is_postgresql(session):
-        nearest = select(*_POINT).where(of_asset).order_by(order).limit(1).lateral()
+        nearest = select(*_point_columns(reading)).where(of_asset).order_by(order).limit(1).lateral()
         return nearest, true(), tuple(nearest.c)
     found = aliased(MeterReadingRow)
     time_of = select(aggregate(reading.read_time)).where(of_asset).scalar_subquery()
-    return found, and_(found.asset_id == asset_id, found.register == register, found.read_time == time_of), (
-        found.read_time, found.value, found.consumed, found.rollovers, found.resets)
+    return (found, and_(found.asset_id == asset_id, found.register == register, found.read_time == time_of),
+            _point_columns(found))
 
 
 def _is_postgresql(session: Session) -> bool:

@@ -202,13 +202,26 @@ def walk(state: CounterState, after: datetime | None, readings: Sequence[Reading
 
 
 class MeterPoint(NamedTuple):
-    """A stored reading with the counter state after it (see `CounterState`): what an endpoint is taken from."""
+    """A stored reading with the counter state after it (see `CounterState`): what an endpoint is taken
+    from. The counter value and the usage since the first reading are whole units of 10^-METER_DECIMALS,
+    as stored: GetUsage reads four of these per asset and turns only the one it uses into decimals."""
 
     read_time: datetime
-    value: Decimal
-    consumed: Decimal
+    value: int
+    consumed: int
     rollovers: int
     resets: int
+
+
+def _decimal(units: int) -> Decimal:
+    return Decimal(units).scaleb(-METER_DECIMALS)
+
+
+def _units(value: Decimal) -> int:
+    units = value.scaleb(METER_DECIMALS)
+    if units != units.to_integral_value():
+        raise ValueError(f"{value} has more than {METER_DECIMALS} decimal places")
+    return int(units)
 
 
 @dataclass
@@ -235,8 +248,8 @@ class Timeline:
         if index >= len(self.readings):
             return None
         reading = self.readings[index]
-        return MeterPoint(reading.read_time, reading.value, self.consumed[index], self.rollovers_before[index],
-                          self.resets_before[index])
+        return MeterPoint(reading.read_time, _units(reading.value), _units(self.consumed[index]),
+                          self.rollovers_before[index], self.resets_before[index])
 
     @classmethod
     def of_states(cls, readings: Sequence[Reading], states: Sequence[CounterState]) -> Timeline:
@@ -300,19 +313,20 @@ def endpoint_near(moment: datetime, before: MeterPoint | None, after: MeterPoint
                              None if after is None else after.read_time, tolerance)
     if nearest is not None:
         point = before if before is not None and before.read_time == nearest else after
-        return Endpoint(moment, EndpointKind.ACTUAL, point.consumed, point.value, point.read_time, point.rollovers,
-                        point.resets)
+        return Endpoint(moment, EndpointKind.ACTUAL, _decimal(point.consumed), _decimal(point.value), point.read_time,
+                        point.rollovers, point.resets)
     if before is None:
         if after is None:
             return Endpoint(moment, EndpointKind.NO_DATA, _ZERO, None, None)
-        return Endpoint(moment, EndpointKind.ESTIMATED, _ZERO, after.value, after.read_time)
+        return Endpoint(moment, EndpointKind.ESTIMATED, _ZERO, _decimal(after.value), after.read_time)
     if window_first is None or window_first.read_time < before.read_time - window:
         raise ValueError(f"an estimate at {moment.isoformat()} needs the first reading of its averaging window")
-    average = Decimal(0)
+    consumed = _decimal(before.consumed)
+    average = _ZERO
     if window_first.read_time < before.read_time:  # average consumption per day over the window
-        average = (before.consumed - window_first.consumed) / _days(before.read_time - window_first.read_time)
+        average = (consumed - _decimal(window_first.consumed)) / _days(before.read_time - window_first.read_time)
     extra = average * _days(moment - before.read_time)
-    return Endpoint(moment, EndpointKind.ESTIMATED, before.consumed + extra, before.value + extra, before.read_time,
+    return Endpoint(moment, EndpointKind.ESTIMATED, consumed + extra, _decimal(before.value) + extra, before.read_time,
                     before.rollovers, before.resets)
 
 
