@@ -35,13 +35,14 @@ class NamePattern:
 
     def parse(self, name: str, field: str = "name") -> tuple[str, ...]:
         parts = name.split("/")
-        example = self.template.replace("{", "").replace("}", "")
-        if not name:
-            raise InvalidArgument.field(field, f"is required, e.g. {example}")
+        ids = parts[1::2]
         if (len(parts) != 2 * len(self.collections) or parts[0::2] != self.collections
-                or any(id_violation(part, field) for part in parts[1::2])):
+                or not all(_RESOURCE_ID.match(part) for part in ids)):  # names come a thousand a call
+            if not name:
+                example = self.template.replace("{", "").replace("}", "")
+                raise InvalidArgument.field(field, f"is required, e.g. {example}")
             raise InvalidArgument.field(field, f"must look like {self.template}, got {name!r}")
-        return tuple(parts[1::2])
+        return tuple(ids)
 
     def key(self, name: str, field: str = "name") -> str:
         return "/".join(self.parse(name, field))
