@@ -58,10 +58,10 @@ class ServiceHandle:
 
 @contextlib.contextmanager
 def running_service(service: str, database_url: str, metrics_port: int | None = None, *, label: str = "",
-                    extra_env: dict[str, str] | None = None, **peers: str) -> Iterator[ServiceHandle]:
+                    extra_env: dict[str, str] | None = None, root: Path = ROOT, **peers: str) -> Iterator[ServiceHandle]:
     """Runs `python -m services.<service>.main` on free ports (or `metrics_port` for /metrics); yields its
     address and process id once SERVING. `label` tells the logs of several processes of one service
-    apart; `extra_env` comes last."""
+    apart; `extra_env` comes last; `root` is the source tree to run (another revision's, to compare)."""
     port = free_port()
     env = dict(os.environ, FLEETOPS_DEV_AUTH="1", **{
         f"{service.upper()}_DATABASE_URL": database_url, f"{service.upper()}_GRPC_PORT": str(port),
@@ -70,7 +70,7 @@ def running_service(service: str, database_url: str, metrics_port: int | None = 
     env.update(extra_env or {})
     logs = ROOT / "bench" / "results" / f"{service}{'-' + label if label else ''}.log"
     logs.parent.mkdir(parents=True, exist_ok=True)
-    process = subprocess.Popen([sys.executable, "-m", f"services.{service}.main"], cwd=ROOT, env=env,
+    process = subprocess.Popen([sys.executable, "-m", f"services.{service}.main"], cwd=root, env=env,
                                stderr=logs.open("w"))
     address = f"localhost:{port}"
     try:

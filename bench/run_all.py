@@ -21,6 +21,7 @@ HELPERS = {"bench_support.py", "run_all.py"}
 # Sizes that keep `make bench` to minutes on a 2-core machine; scripts not named here get no options.
 MODEST_ARGUMENTS: dict[str, list[str]] = {
     "fleet_meter_ingest": ["--assets", "1000", "--days", "30"],
+    "fleet_usage": ["--assets", "5000", "--calls", "5", "--rounds", "1"],
     "invoicing_run": ["--assets", "2000", "--customers", "100"],
     "load": ["--rate", "20", "--duration", "30", "--assets", "200"],
     "maintenance_ingest": ["--events", "20000", "--assets", "500"],
