@@ -35,7 +35,15 @@ from fleetops.fleet.v1 import fleet_service_pb2_grpc as fleet_grpc
 from fleetops.fleet.v1 import meters_pb2 as mpb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_support import METADATA, ROOT, cpu_seconds, percentile, postgres_database, report, running_service
+from bench_support import (
+    METADATA,
+    ROOT,
+    cpu_seconds,
+    percentile,
+    postgres_database,
+    report,
+    running_service,
+)
 from invoicing_run import _asset_id, _stamp, seed_fleet
 
 BATCH = 1000
