@@ -21,7 +21,7 @@ from services.invoicing.billing_engine import ContractTerms, Position, PositionK
 from services.invoicing.domain.contracts import BillingPeriod, Contract, CoveredAsset
 from services.invoicing.domain.invoices import DocumentType, InvoiceState, TaxPolicy, japan_tax_policy
 from services.invoicing.domain.plans import Register
-from services.invoicing.invoice_codec import invoice_row_values, line_row_values, live_slot
+from services.invoicing.invoice_codec import LINE_COLUMNS, invoice_row_values, line_row_values, live_slot
 from services.invoicing.plan_codec import RatablePlan, plan_from_proto
 from services.invoicing.store import (
     ContractAssetRow,
@@ -138,43 +138,44 @@ def write_drafts(session: Session, run: RatedRun, billing_run_id: str, replaced:
     if not invoices:
         return []
     try:
-        with session.begin_nested():
-            bulk_insert(session, InvoiceRow.__table__, invoices)
-            bulk_insert(session, InvoiceLineRow.__table__, lines)
+        bulk_insert(session, InvoiceRow.__table__, list(invoices[0]), [tuple(values.values()) for values in invoices])
+        bulk_insert(session, InvoiceLineRow.__table__, LINE_COLUMNS, lines)
     except IntegrityError as error:
         raise ConcurrentChange("another execution invoiced some of these customers for the period meanwhile; "
                                "execute again to bill the rest") from error
     return [values["id"] for values in invoices]
 
 
-def bulk_insert(session: Session, table: Table, rows: list[dict]) -> None:
-    """Inserts many rows in one statement: COPY on PostgreSQL, one executemany elsewhere.
+def bulk_insert(session: Session, table: Table, columns: Sequence[str], rows: Sequence[Sequence]) -> None:
+    """Inserts rows of `columns` in one statement: COPY on PostgreSQL, one executemany elsewhere.
 
-    The column types' bind processing (exact decimals to scaled integers, UTC times) is applied
-    here because COPY bypasses SQLAlchemy's statement execution.
+    The other columns get their Python-side defaults (version, times, ""), once for all rows. The
+    column types' bind processing (exact decimals to scaled integers, UTC times) is applied here
+    because COPY bypasses SQLAlchemy's statement execution.
     """
     if not rows:
         return
     connection = session.connection()
     dialect = connection.dialect
     if dialect.name != "postgresql":
-        session.execute(table.insert(), rows)  # Core: the ORM would split rows by their NULL columns
+        # Core, which applies the types and defaults: the ORM would split rows by their NULL columns.
+        session.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
         return
-    columns, defaults = [], {}
-    for column in table.columns:
-        if column.name in rows[0]:
-            columns.append(column)
-        elif column.default is not None:  # Python-side defaults (version, times, ""), once for all rows
-            columns.append(column)
-            defaults[column.name] = column.default.arg if column.default.is_scalar else column.default.arg(None)
-    processors = [(column.name, column.type.bind_processor(dialect)) for column in columns]
-    names = ", ".join(f'"{column.name}"' for column in columns)
+    defaults = {column: column.default.arg if column.default.is_scalar else column.default.arg(None)
+                for column in table.columns if column.name not in columns and column.default is not None}
+    tail = [value if process is None else process(value)
+            for column, value in defaults.items() for process in (column.type.bind_processor(dialect),)]
+    processors = [(index, process) for index, name in enumerate(columns)
+                  if (process := table.columns[name].type.bind_processor(dialect)) is not None]
+    names = ", ".join(f'"{name}"' for name in (*columns, *(column.name for column in defaults)))
     with driver_connection(session) as driver, driver.cursor() as cursor:
         with cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
             for row in rows:
-                values = [row.get(name, defaults.get(name)) for name, _ in processors]
-                copy.write_row([value if process is None else process(value)
-                                for value, (_, process) in zip(values, processors, strict=True)])
+                values = [*row, *tail]
+                for index, process in processors:
+                    if values[index] is not None:
+                        values[index] = process(values[index])
+                copy.write_row(values)
 
 
 def next_number(session: Session, issuing_entity_id: str, series: str, year: int) -> int:

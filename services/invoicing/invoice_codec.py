@@ -60,34 +60,39 @@ def invoice_row_values(invoice: Invoice, invoice_id: str, billing_run_id: str) -
     )
 
 
+# The columns of `line_row_values`' tuples, in order.
+LINE_COLUMNS = (
+    "invoice_id", "position", "contract_id", "charge_id", "kind", "description", "site", "cost_centre", "asset",
+    "quantity", "unit_price", "amount", "tax_category", "service_start", "service_end", "recurring_months",
+    "estimated", "work_order", "note",
+    "register", "fleet_register", "window_start", "start_value", "start_kind", "start_time", "end_value", "end_kind",
+    "end_time", "measured_quantity", "estimate_already_billed", "allowance", "allowance_used", "bands",
+)
+_NO_USAGE_TRACE = (None,) * 14
+
+
 def line_row_values(invoice_id: str, lines: Iterable[InvoiceLine],
-                    windows: dict[tuple[str, str, Register], tuple[str, datetime]]) -> list[dict]:
-    """`windows` gives the fleet register and usage window start behind each usage line."""
+                    windows: dict[tuple[str, str, Register], tuple[str, datetime]]) -> list[tuple]:
+    """Rows of LINE_COLUMNS (tuples: a billing run writes hundreds of thousands); `windows` gives the
+    fleet register and usage window start behind each usage line."""
     rows = []
     for position, line in enumerate(lines):
-        row = dict(
-            invoice_id=invoice_id, position=position, contract_id=line.contract_id, charge_id=line.charge_id,
-            kind=line.kind.value, description=line.description, site=line.site, cost_centre=line.cost_centre,
-            asset=line.asset, quantity=line.quantity, unit_price=line.unit_price, amount=line.amount,
-            tax_category=line.tax_category, service_start=line.service_start, service_end=line.service_end,
-            recurring_months=line.recurring_months, estimated=line.estimated, work_order=line.work_order,
-            note=line.note, register=None, fleet_register=None, window_start=None, start_value=None,
-            start_kind=None, start_time=None, end_value=None, end_kind=None, end_time=None,
-            measured_quantity=None, estimate_already_billed=None, allowance=None, allowance_used=None, bands=None,
-        )
+        row = (invoice_id, position, line.contract_id, line.charge_id, line.kind.value, line.description, line.site,
+               line.cost_centre, line.asset, line.quantity, line.unit_price, line.amount, line.tax_category,
+               line.service_start, line.service_end, line.recurring_months, line.estimated, line.work_order,
+               line.note)
         trace = line.usage
-        if trace is not None:
-            fleet_register, window_start = windows.get((line.contract_id, line.asset, trace.register), (None, None))
-            row.update(
-                register=trace.register.value, fleet_register=fleet_register, window_start=window_start,
-                start_value=trace.start_read.value, start_kind=trace.start_read.kind.value,
-                start_time=trace.start_read.read_time, end_value=trace.end_read.value,
-                end_kind=trace.end_read.kind.value, end_time=trace.end_read.read_time,
-                measured_quantity=trace.measured_quantity, estimate_already_billed=trace.estimate_already_billed,
-                allowance=trace.allowance, allowance_used=trace.allowance_used,
-                bands=json.dumps([[plain(b.quantity), plain(b.unit_price)] for b in trace.bands]),
-            )
-        rows.append(row)
+        if trace is None:
+            rows.append(row + _NO_USAGE_TRACE)
+            continue
+        fleet_register, window_start = windows.get((line.contract_id, line.asset, trace.register), (None, None))
+        start, end = trace.start_read, trace.end_read
+        rows.append(row + (
+            trace.register.value, fleet_register, window_start, start.value, start.kind.value, start.read_time,
+            end.value, end.kind.value, end.read_time, trace.measured_quantity, trace.estimate_already_billed,
+            trace.allowance, trace.allowance_used,
+            json.dumps([[plain(b.quantity), plain(b.unit_price)] for b in trace.bands]),
+        ))
     return rows
 
 

@@ -77,10 +77,11 @@ class ScaledDecimal(TypeDecorator[Decimal]):
     def process_bind_param(self, value: Decimal | None, dialect) -> int | None:
         if value is None:
             return None
-        scaled = Decimal(value).scaleb(self.scale)
-        if scaled != scaled.to_integral_value():
+        scaled = (value if isinstance(value, Decimal) else Decimal(value)).scaleb(self.scale)
+        integral = int(scaled)  # bulk writes convert millions of values: one conversion, one comparison
+        if integral != scaled:
             raise ValueError(f"{value} has more than {self.scale} decimal places")
-        return int(scaled)
+        return integral
 
     def process_result_value(self, value: int | None, dialect) -> Decimal | None:
         return None if value is None else Decimal(value).scaleb(-self.scale)

@@ -12,10 +12,16 @@ from fleetops.invoicing.v1 import invoicing_service_pb2 as pb
 from sqlalchemy import event, insert, select
 from sqlalchemy.orm import Session
 
-from services.invoicing.billing_store import next_number
+from services.invoicing.billing_store import bulk_insert, next_number
 from services.invoicing.domain.invoices import DocumentType, Invoice, InvoiceState, credit_note_for, finalize, void
 from services.invoicing.domain.issuers import IssuerDetails
-from services.invoicing.invoice_codec import invoice_from_rows, invoice_row_values, invoice_to_proto, line_row_values
+from services.invoicing.invoice_codec import (
+    LINE_COLUMNS,
+    invoice_from_rows,
+    invoice_row_values,
+    invoice_to_proto,
+    line_row_values,
+)
 from services.invoicing.renderers import Document
 from services.invoicing.renderers.csv_lines import render_csv
 from services.invoicing.renderers.pdf import render_pdf
@@ -147,7 +153,7 @@ class InvoiceMethods:
             values = invoice_row_values(note, note_id, original_row.billing_run_id)
             values.update(credited_invoice_id=original_id, reason=request.reason)
             session.execute(insert(InvoiceRow), [values])
-            session.execute(insert(InvoiceLineRow), line_row_values(note_id, note.lines, {}))
+            bulk_insert(session, InvoiceLineRow.__table__, LINE_COLUMNS, line_row_values(note_id, note.lines, {}))
             note_change(session, INVOICES.name_of(note_id), "CreateCreditNote", f"cancels {original.number}: {request.reason}")
             note_change(session, request.invoice, "CreateCreditNote", f"credit note invoices/{note_id}")
             row, stored = _load(session, note_id)
