@@ -10,7 +10,9 @@ credited). An ACTUAL end read moves the window start to the period end and carri
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextvars
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import ROUND_HALF_UP, Decimal
@@ -28,6 +30,7 @@ from services.invoicing.peers import CompletedWork, FleetUsage, MaintenanceRecor
 from services.invoicing.plan_codec import RatablePlan
 
 ZERO = Decimal(0)
+CHUNK_ASSETS = 2000  # assets rated per pipeline step: a few GetUsage batches
 HOUR_QUANTUM = Decimal("0.01")  # labour is billed in hundredths of an hour, rounded half up
 
 
@@ -54,33 +57,120 @@ class RatedRun:
     windows: dict[PositionKey, tuple[str, datetime]] = field(default_factory=dict)  # fleet register, window start
     contract_count: int = 0
     asset_count: int = 0
-    phase_seconds: dict[str, float] = field(default_factory=dict)  # usage, downtime, work, rating
+    # Busy seconds of each stage (usage, downtime, work, rating, write), summed over the chunks; the
+    # stages of different chunks overlap, so together they exceed the run's wall-clock time.
+    phase_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def estimated_line_count(self) -> int:
         return sum(1 for invoice in self.invoices for line in invoice.lines if line.estimated)
 
 
+@dataclass
+class _ChunkInputs:
+    """What one chunk's rating needs from the other services."""
+
+    windows_of: dict[str, list[tuple[str, Register, UsageWindow, Decimal]]]
+    measured: dict[tuple[UsageWindow, str], MeasuredUsage]
+    downtime: dict[str, dict[str, int]]
+    work: dict[str, list[OneOffItem]]
+    windows: dict[PositionKey, tuple[str, datetime]]
+    assets: set[str]  # billable in the period
+
+
 def midnight(day: date) -> datetime:
     return datetime.combine(day, time(), tzinfo=UTC)
 
 
+def customer_chunks(terms: Sequence[ContractTerms], assets_per_chunk: int = CHUNK_ASSETS) -> list[list[ContractTerms]]:
+    """The terms in customer order, cut into chunks of whole customers of about `assets_per_chunk` assets
+    (an invoice consolidates all of a customer's contracts, so a customer is never split)."""
+    chunks: list[list[ContractTerms]] = [[]]
+    size = 0
+    for t in sorted(terms, key=lambda t: (t.contract.customer, t.contract.contract_id)):
+        if size >= assets_per_chunk and t.contract.customer != chunks[-1][-1].contract.customer:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(t)
+        size += len(t.contract.assets)
+    return [chunk for chunk in chunks if chunk]
+
+
 def rate_run(terms: Sequence[ContractTerms], period_start: date, policies: Mapping[str, TaxPolicy],
-             positions: Mapping[PositionKey, Position], fleet: FleetUsage,
-             maintenance: MaintenanceRecords) -> RatedRun:
-    periods = {t.contract.contract_id: BillingPeriod.containing(period_start, t.contract.billing_anchor_day)
-               for t in terms}
+             positions: Mapping[PositionKey, Position], fleet: FleetUsage, maintenance: MaintenanceRecords,
+             write: Callable[[RatedRun], None] | None = None) -> RatedRun:
+    """Rates the run a chunk of customers at a time, as a pipeline: while chunk k is rated (this thread),
+    the usage, downtime and work of chunk k+1 are fetched and the drafts of chunk k-1 handed to `write`
+    (one thread each, in chunk order). The other services and the database then work while this
+    process rates. Any failure stops the pipeline and propagates once no stage is still running."""
+    run = RatedRun(invoices=[], contract_count=len(terms))
+    chunks = customer_chunks(terms)
+    assets_in_run: set[str] = set()
+    with (ThreadPoolExecutor(1, thread_name_prefix="billing-fetch") as fetcher,
+          ThreadPoolExecutor(1, thread_name_prefix="billing-write") as writer):
+        def fetch(chunk: list[ContractTerms]) -> Future:
+            return fetcher.submit(contextvars.copy_context().run, _fetch_chunk, chunk, period_start, positions,
+                                  fleet, maintenance, run.phase_seconds)
+
+        pending = [fetch(chunks[0])] if chunks else []
+        writes: list[Future] = []
+        try:
+            for index, chunk in enumerate(chunks):
+                inputs = pending.pop().result()
+                if index + 1 < len(chunks):
+                    pending.append(fetch(chunks[index + 1]))
+                started = perf_counter()
+                rated = _rate_chunk(chunk, period_start, policies, inputs)
+                _add(run.phase_seconds, "rating", perf_counter() - started)
+                run.invoices += rated.invoices
+                run.windows.update(inputs.windows)
+                assets_in_run |= inputs.assets
+                if write is not None:
+                    writes.append(writer.submit(contextvars.copy_context().run, _timed, run.phase_seconds, "write",
+                                                write, rated))
+                    if len(writes) > 1:
+                        writes.pop(0).result()  # surfaces a failed write before more work is queued
+            for done in writes:
+                done.result()
+        except BaseException:
+            for future in (*pending, *writes):
+                future.cancel()
+            raise
+    run.asset_count = len(assets_in_run)
+    return run
+
+
+def _period(t: ContractTerms, period_start: date) -> BillingPeriod:
+    return BillingPeriod.containing(period_start, t.contract.billing_anchor_day)
+
+
+def _add(phases: dict[str, float], phase: str, seconds: float) -> None:
+    phases[phase] = phases.get(phase, 0.0) + seconds
+
+
+def _timed(phases: dict[str, float], phase: str, work: Callable[[RatedRun], None], rated: RatedRun) -> None:
+    started = perf_counter()
+    try:
+        work(rated)
+    finally:
+        _add(phases, phase, perf_counter() - started)
+
+
+def _fetch_chunk(terms: Sequence[ContractTerms], period_start: date, positions: Mapping[PositionKey, Position],
+                 fleet: FleetUsage, maintenance: MaintenanceRecords, phases: dict[str, float]) -> _ChunkInputs:
+    """Usage windows of the chunk's (contract, asset, register), then what fleet and maintenance say."""
+    periods = {t.contract.contract_id: _period(t, period_start) for t in terms}
     contexts = {t.contract.contract_id: RatingContext(t.contract, t.plan.version, periods[t.contract.contract_id])
                 for t in terms}
-    run = RatedRun(invoices=[], contract_count=len(terms))
     windows_of: dict[str, list[tuple[str, Register, UsageWindow, Decimal]]] = {}
+    windows: dict[PositionKey, tuple[str, datetime]] = {}
     asking: dict[UsageWindow, list[str]] = {}
-    assets_in_run: set[str] = set()
+    assets: set[str] = set()
     for t in terms:
         contract_id = t.contract.contract_id
         period = periods[contract_id]
         covered = contexts[contract_id].in_period
-        assets_in_run.update(covered)
+        assets.update(covered)
         for register, fleet_register in t.plan.fleet_registers.items():
             for asset in covered:
                 key = (contract_id, asset, register)
@@ -89,38 +179,40 @@ def rate_run(terms: Sequence[ContractTerms], period_start: date, policies: Mappi
                 window = UsageWindow(fleet_register, start, midnight(period.end))
                 windows_of.setdefault(contract_id, []).append(
                     (asset, register, window, position.already_billed if position else ZERO))
-                run.windows[key] = (fleet_register, start)
+                windows[key] = (fleet_register, start)
                 asking.setdefault(window, []).append(asset)
-    run.asset_count = len(assets_in_run)
-    clock = _PhaseClock(run.phase_seconds)
+    clock = _PhaseClock(phases)
     measured = fleet.usage(asking) if asking else {}
     clock.lap("usage")
     downtime = _downtime(terms, contexts, periods, maintenance)
     clock.lap("downtime")
     work = _completed_work(terms, periods, maintenance)
     clock.lap("work")
+    return _ChunkInputs(windows_of, measured, downtime, work, windows, assets)
+
+
+def _rate_chunk(terms: Sequence[ContractTerms], period_start: date, policies: Mapping[str, TaxPolicy],
+                inputs: _ChunkInputs) -> RatedRun:
     rated: list[RatedContract] = []
     for t in terms:
         contract_id = t.contract.contract_id
-        usage = [_record(asset, register, measured[(window, asset)], already)
-                 for asset, register, window, already in windows_of.get(contract_id, ())]
+        usage = [_record(asset, register, inputs.measured[(window, asset)], already)
+                 for asset, register, window, already in inputs.windows_of.get(contract_id, ())]
         rated.append(rate_contract(RatingInput(
-            contract=t.contract, plan=t.plan.version, period=periods[contract_id], usage=usage,
-            downtime_seconds=downtime.get(contract_id, {}), one_offs=work.get(contract_id, ()))))
-    run.invoices = consolidate(rated, policies)
-    clock.lap("rating")
-    return run
+            contract=t.contract, plan=t.plan.version, period=_period(t, period_start), usage=usage,
+            downtime_seconds=inputs.downtime.get(contract_id, {}), one_offs=inputs.work.get(contract_id, ()))))
+    return RatedRun(invoices=consolidate(rated, policies), windows=inputs.windows)
 
 
 class _PhaseClock:
-    """Wall-clock seconds of consecutive phases, so a slow run shows where its time went."""
+    """Wall-clock seconds of consecutive phases, added to what earlier chunks spent in them."""
 
     def __init__(self, into: dict[str, float]):
         self._into, self._last = into, perf_counter()
 
     def lap(self, phase: str) -> None:
         now = perf_counter()
-        self._into[phase] = now - self._last
+        _add(self._into, phase, now - self._last)
         self._last = now
 
 

@@ -1,13 +1,17 @@
 """Billing runs: a period's billing as a resource that is previewed, then executed (idempotently).
 
-The other services are asked before the transaction that writes the drafts, so no database lock
-is held across a remote call; that transaction re-checks which customers are still uninvoiced.
+An execution is one transaction: it locks the run, reads which customers are still uninvoiced,
+and writes their drafts chunk by chunk while the next chunks' usage is asked of the other
+services (see billing_engine.rate_run). The transaction is therefore open across those remote
+calls (each bounded by the caller's deadline): it holds the run's row and the live slots of the
+drafts written so far: an execution of the same run waits for it, then finds nobody left to bill;
+one of another run covering the same customers waits, then fails ABORTED rather than billing twice.
+On SQLite (a single writer) other writes queue behind a running execution.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 
 from fleetops.invoicing.v1 import billing_pb2 as bpb
 from fleetops.invoicing.v1 import invoicing_service_pb2 as pb
@@ -15,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
 from services.invoicing.api.common import required_date
-from services.invoicing.billing_engine import RatedRun, rate_run
+from services.invoicing.billing_engine import rate_run
 from services.invoicing.billing_store import load_run_inputs, write_drafts
 from services.invoicing.invoice_codec import invoice_to_proto
 from services.invoicing.store import BillingRunRow, InvoiceRow
@@ -85,22 +89,30 @@ class BillingRunMethods:
     def PreviewBillingRun(self, request: pb.PreviewBillingRunRequest, context) -> pb.PreviewBillingRunResponse:
         run_id = BILLING_RUNS.key(request.name)
         self._standard.get(BILLING_RUN_COLLECTION, request.name)
-        rated, _replaced = self._rate(run_id)
+        with self._db.unit_of_work() as session:
+            row = NamedRows(session, BillingRunRow, BILLING_RUNS).get(run_id)
+            inputs = load_run_inputs(session, row.period_start, row.customer)
+        rated = rate_run(inputs.terms, row.period_start, inputs.policies, inputs.positions, self._fleet,
+                         self._maintenance)
         return pb.PreviewBillingRunResponse(invoices=[invoice_to_proto(invoice) for invoice in rated.invoices])
 
     def ExecuteBillingRun(self, request: pb.ExecuteBillingRunRequest, context) -> bpb.BillingRun:
         run_id = BILLING_RUNS.key(request.name)
         # Out of scope or missing: refused before a failure could be recorded on the run.
         self._standard.get(BILLING_RUN_COLLECTION, request.name)
-        try:
-            rated, replaced = self._rate(run_id)
-        except DomainError as error:
-            self._record_failure(run_id, error)
-            raise
+        phases: dict[str, float] = {}
 
         def execute(session: Session) -> bpb.BillingRun:
+            # The run's row stays locked to the end: an execution of the same run waits, then bills nobody twice.
             row = BILLING_RUN_COLLECTION.rows(session).get(run_id, for_update=True)
-            created = write_drafts(session, rated, run_id, replaced)
+            inputs = load_run_inputs(session, row.period_start, row.customer)
+            created: list[str] = []
+            # The drafts are written chunk by chunk while later chunks are fetched and rated, all in this
+            # one transaction: a failure anywhere rolls every chunk back.
+            rated = rate_run(inputs.terms, row.period_start, inputs.policies, inputs.positions, self._fleet,
+                             self._maintenance,
+                             write=lambda chunk: created.extend(write_drafts(session, chunk, run_id, inputs.replaced)))
+            phases.update(rated.phase_seconds)
             row.state, row.error, row.execute_time = "SUCCEEDED", "", utc_now()
             row.contract_count, row.asset_count = rated.contract_count, rated.asset_count
             row.estimated_line_count = rated.estimated_line_count
@@ -111,24 +123,15 @@ class BillingRunMethods:
             session.flush()
             return billing_run_to_proto(row)
 
-        started = time.perf_counter()
         try:
             answer = self._standard.run("ExecuteBillingRun", request, bpb.BillingRun, execute)
         except DomainError as error:
             self._record_failure(run_id, error)
             raise
-        for phase, seconds in {**rated.phase_seconds, "write": time.perf_counter() - started}.items():
+        for phase, seconds in phases.items():
             self._metrics.billing_run_phase_seconds.labels(phase).observe(seconds)
         self._metrics.billing_runs.labels("succeeded").inc()
         return answer
-
-    def _rate(self, run_id: str) -> tuple[RatedRun, dict[str, str]]:
-        with self._db.unit_of_work() as session:
-            row = NamedRows(session, BillingRunRow, BILLING_RUNS).get(run_id)
-            inputs = load_run_inputs(session, row.period_start, row.customer)
-        rated = rate_run(inputs.terms, row.period_start, inputs.policies, inputs.positions, self._fleet,
-                         self._maintenance)
-        return rated, inputs.replaced
 
     def _record_failure(self, run_id: str, error: DomainError) -> None:
         self._metrics.billing_runs.labels("failed").inc()
