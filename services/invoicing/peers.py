@@ -110,17 +110,21 @@ class FleetUsage:
             raise Unavailable(f"the fleet service did not answer ({error.message}): usage of "
                               f"{window.fleet_register} is missing, nothing was billed",
                               metadata={"service": "fleet"}) from error
-        return [MeasuredUsage(u.asset, Decimal(u.quantity), _endpoint(u.start), _endpoint(u.end))
+        times: dict[tuple[int, int], datetime] = {}  # reads share a handful of times: each converted once
+        return [MeasuredUsage(u.asset, Decimal(u.quantity), _endpoint(u.start, times), _endpoint(u.end, times))
                 for u in response.usages]
 
     def close(self) -> None:
         self._peer.close()
 
 
-def _endpoint(endpoint: mpb.UsageEndpoint) -> Endpoint:
-    read_time = endpoint.reading_time if endpoint.HasField("reading_time") else endpoint.time
-    return Endpoint(Decimal(endpoint.counter_value or "0"), endpoint.kind != mpb.ENDPOINT_KIND_ACTUAL,
-                    from_timestamp(read_time))
+def _endpoint(endpoint: mpb.UsageEndpoint, times: dict[tuple[int, int], datetime]) -> Endpoint:
+    stamp = endpoint.reading_time if endpoint.HasField("reading_time") else endpoint.time
+    key = (stamp.seconds, stamp.nanos)
+    read_time = times.get(key)
+    if read_time is None:
+        read_time = times[key] = from_timestamp(stamp)
+    return Endpoint(Decimal(endpoint.counter_value or "0"), endpoint.kind != mpb.ENDPOINT_KIND_ACTUAL, read_time)
 
 
 class MaintenanceRecords:
