@@ -11,6 +11,7 @@ credited). An ACTUAL end read moves the window start to the period end and carri
 from __future__ import annotations
 
 import contextvars
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from services.invoicing.peers import CompletedWork, FleetUsage, MaintenanceRecor
 from services.invoicing.plan_codec import RatablePlan
 
 ZERO = Decimal(0)
-CHUNK_ASSETS = 2000  # assets rated per pipeline step: a few GetUsage batches
+FETCH_AHEAD = 2  # chunks whose inputs are asked for before they are rated: the fetching never waits for rating
 HOUR_QUANTUM = Decimal("0.01")  # labour is billed in hundredths of an hour, rounded half up
 
 
@@ -82,7 +83,7 @@ def midnight(day: date) -> datetime:
     return datetime.combine(day, time(), tzinfo=UTC)
 
 
-def customer_chunks(terms: Sequence[ContractTerms], assets_per_chunk: int = CHUNK_ASSETS) -> list[list[ContractTerms]]:
+def customer_chunks(terms: Sequence[ContractTerms], assets_per_chunk: int) -> list[list[ContractTerms]]:
     """The terms in customer order, cut into chunks of whole customers of about `assets_per_chunk` assets
     (an invoice consolidates all of a customer's contracts, so a customer is never split)."""
     chunks: list[list[ContractTerms]] = [[]]
@@ -98,13 +99,14 @@ def customer_chunks(terms: Sequence[ContractTerms], assets_per_chunk: int = CHUN
 
 def rate_run(terms: Sequence[ContractTerms], period_start: date, policies: Mapping[str, TaxPolicy],
              positions: Mapping[PositionKey, Position], fleet: FleetUsage, maintenance: MaintenanceRecords,
-             write: Callable[[RatedRun], None] | None = None) -> RatedRun:
-    """Rates the run a chunk of customers at a time, as a pipeline: while chunk k is rated (this thread),
-    the usage, downtime and work of chunk k+1 are fetched and the drafts of chunk k-1 handed to `write`
-    (one thread each, in chunk order). The other services and the database then work while this
-    process rates. Any failure stops the pipeline and propagates once no stage is still running."""
+             assets_per_chunk: int, write: Callable[[RatedRun], None] | None = None) -> RatedRun:
+    """Rates the run a chunk of customers at a time, as a pipeline: while chunk k is rated (this
+    thread), the usage, downtime and work of chunks k+1 and k+2 are fetched and the drafts of chunk
+    k-1 are handed to `write` (one thread each, in chunk order). The other services and the database
+    then work while this process rates. Any failure stops the pipeline and propagates once no stage
+    is still running."""
     run = RatedRun(invoices=[], contract_count=len(terms))
-    chunks = customer_chunks(terms)
+    chunks = customer_chunks(terms, assets_per_chunk)
     assets_in_run: set[str] = set()
     with (ThreadPoolExecutor(1, thread_name_prefix="billing-fetch") as fetcher,
           ThreadPoolExecutor(1, thread_name_prefix="billing-write") as writer):
@@ -112,18 +114,17 @@ def rate_run(terms: Sequence[ContractTerms], period_start: date, policies: Mappi
             return fetcher.submit(contextvars.copy_context().run, _fetch_chunk, chunk, period_start, positions,
                                   fleet, maintenance, run.phase_seconds)
 
-        pending = [fetch(chunks[0])] if chunks else []
+        pending = deque(fetch(chunk) for chunk in chunks[:FETCH_AHEAD])
         writes: list[Future] = []
         try:
             for index, chunk in enumerate(chunks):
-                inputs = pending.pop().result()
-                if index + 1 < len(chunks):
-                    pending.append(fetch(chunks[index + 1]))
+                inputs = pending.popleft().result()
+                if index + FETCH_AHEAD < len(chunks):
+                    pending.append(fetch(chunks[index + FETCH_AHEAD]))
                 started = perf_counter()
                 rated = _rate_chunk(chunk, period_start, policies, inputs)
                 _add(run.phase_seconds, "rating", perf_counter() - started)
                 run.invoices += rated.invoices
-                run.windows.update(inputs.windows)
                 assets_in_run |= inputs.assets
                 if write is not None:
                     writes.append(writer.submit(contextvars.copy_context().run, _timed, run.phase_seconds, "write",

@@ -13,6 +13,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # Default ports per service: gRPC 50051.., metrics 9101..
 DEFAULT_PORTS = {"fleet": (50051, 9101), "maintenance": (50052, 9102), "invoicing": (50053, 9103)}
 DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+DEFAULT_BILLING_CHUNK_ASSETS = 2000  # assets an invoicing billing run rates per pipeline step: a few GetUsage batches
 # Only for a developer's embedded database; a real deployment sets FLEETOPS_PAGE_TOKEN_SECRET.
 _DEVELOPMENT_TOKEN_SECRET = "fleetops-development-page-token-secret"
 
@@ -67,6 +68,8 @@ class ServiceConfig:
     solver_workers: int
     # Largest gRPC message received or sent; a bigger one is RESOURCE_EXHAUSTED (gRPC enforces it).
     max_message_bytes: int
+    # Assets a billing run rates per pipeline chunk (invoicing; see billing_engine.rate_run).
+    billing_chunk_assets: int = DEFAULT_BILLING_CHUNK_ASSETS
     jwt: JwtSettings | None = None
     # A bearer token this service sends to its peers when it cannot mint one (RS256-only deployments).
     service_token: str | None = None
@@ -198,6 +201,7 @@ def load_config(service: str, **overrides) -> ServiceConfig:
         grace_seconds=float(_env_int("FLEETOPS_GRACE_SECONDS", 10)),
         max_workers=_env_int("FLEETOPS_MAX_WORKERS", 16),
         solver_workers=_env_int(f"{prefix}_SOLVER_WORKERS", 0),
+        billing_chunk_assets=_env_int(f"{prefix}_BILLING_CHUNK_ASSETS", DEFAULT_BILLING_CHUNK_ASSETS),
         max_message_bytes=_env_int("FLEETOPS_MAX_MESSAGE_BYTES", DEFAULT_MAX_MESSAGE_BYTES),
         development_auth=development_auth,
         page_token_secret=secret.encode(),

@@ -27,3 +27,4 @@ class InvoicingApi(IssuerMethods, PlanMethods, ContractMethods, BillingRunMethod
         # Peers are reached lazily: a channel connects on the first call, so the service starts alone.
         self._fleet = FleetUsage(runtime.config)
         self._maintenance = MaintenanceRecords(runtime.config)
+        self._chunk_assets = runtime.config.billing_chunk_assets

@@ -93,7 +93,7 @@ class BillingRunMethods:
             row = NamedRows(session, BillingRunRow, BILLING_RUNS).get(run_id)
             inputs = load_run_inputs(session, row.period_start, row.customer)
         rated = rate_run(inputs.terms, row.period_start, inputs.policies, inputs.positions, self._fleet,
-                         self._maintenance)
+                         self._maintenance, self._chunk_assets)
         return pb.PreviewBillingRunResponse(invoices=[invoice_to_proto(invoice) for invoice in rated.invoices])
 
     def ExecuteBillingRun(self, request: pb.ExecuteBillingRunRequest, context) -> bpb.BillingRun:
@@ -110,7 +110,7 @@ class BillingRunMethods:
             # The drafts are written chunk by chunk while later chunks are fetched and rated, all in this
             # one transaction: a failure anywhere rolls every chunk back.
             rated = rate_run(inputs.terms, row.period_start, inputs.policies, inputs.positions, self._fleet,
-                             self._maintenance,
+                             self._maintenance, self._chunk_assets,
                              write=lambda chunk: created.extend(write_drafts(session, chunk, run_id, inputs.replaced)))
             phases.update(rated.phase_seconds)
             row.state, row.error, row.execute_time = "SUCCEEDED", "", utc_now()
