@@ -309,7 +309,7 @@ def measure(assets: int, customers: int) -> dict:
             "assets_down": down, "seed_seconds": round(seed_seconds, 1), "run_seconds": round(seconds, 2),
             "ms_per_asset": round(1000 * seconds / assets, 4),
             "usage_seconds": round(phases["usage"], 2), "usage_share": round(phases["usage"] / seconds, 3),
-            **{f"{phase}_seconds": round(phases[phase], 2) for phase in ("downtime", "rating", "write")},
+            **{f"{phase}_seconds": round(phases[phase], 2) for phase in ("inputs", "downtime", "rating", "write")},
             "cpu_seconds": round(sum(cpu.values()), 1),
             "cpu_ms_per_asset": round(1000 * sum(cpu.values()) / assets, 4),
             **{f"cpu_{name.split('.')[1] if '.' in name else name}": round(value, 1) for name, value in sorted(cpu.items())},

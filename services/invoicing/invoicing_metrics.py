@@ -44,8 +44,9 @@ class InvoicingMetrics:
                                      ["currency"], registry=registry),
             billing_run_phase_seconds=Histogram(
                 "fleetops_invoicing_billing_run_phase_seconds",
-                "Wall-clock seconds of a billing run's phases: usage (fleet), downtime and work (maintenance), "
-                "rating, write (drafts).", ["phase"], registry=registry,
+                "Busy seconds of a billing run's stages: inputs (contracts), usage (fleet), downtime and work "
+                "(maintenance), rating, write (drafts); the stages overlap chunk by chunk.", ["phase"],
+                registry=registry,
                 buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300)),
         )
 

@@ -13,7 +13,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # Default ports per service: gRPC 50051.., metrics 9101..
 DEFAULT_PORTS = {"fleet": (50051, 9101), "maintenance": (50052, 9102), "invoicing": (50053, 9103)}
 DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024
-DEFAULT_BILLING_CHUNK_ASSETS = 2000  # assets an invoicing billing run rates per pipeline step: a few GetUsage batches
+DEFAULT_BILLING_CHUNK_ASSETS = 4000  # assets an invoicing billing run rates per pipeline step: a few full GetUsage batches
 # Only for a developer's embedded database; a real deployment sets FLEETOPS_PAGE_TOKEN_SECRET.
 _DEVELOPMENT_TOKEN_SECRET = "fleetops-development-page-token-secret"
 

@@ -13,7 +13,14 @@ from fleetops.invoicing.v1 import invoicing_service_pb2 as pb
 from fleetops.invoicing.v1 import plans_pb2 as ppb
 
 from tests.fleet.fleet_factory import Fleet
-from tests.invoicing.invoicing_service_builders import UNREACHABLE, Billing, fee, money, pages, unique
+from tests.invoicing.invoicing_service_builders import (
+    UNREACHABLE,
+    Billing,
+    fee,
+    money,
+    pages,
+    unique,
+)
 
 MARCH = date(2026, 3, 1)
 

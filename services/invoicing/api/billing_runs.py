@@ -12,6 +12,7 @@ On SQLite (a single writer) other writes queue behind a running execution.
 from __future__ import annotations
 
 import logging
+import time
 
 from fleetops.invoicing.v1 import billing_pb2 as bpb
 from fleetops.invoicing.v1 import invoicing_service_pb2 as pb
@@ -105,7 +106,9 @@ class BillingRunMethods:
         def execute(session: Session) -> bpb.BillingRun:
             # The run's row stays locked to the end: an execution of the same run waits, then bills nobody twice.
             row = BILLING_RUN_COLLECTION.rows(session).get(run_id, for_update=True)
+            started = time.perf_counter()
             inputs = load_run_inputs(session, row.period_start, row.customer)
+            phases["inputs"] = time.perf_counter() - started
             created: list[str] = []
             # The drafts are written chunk by chunk while later chunks are fetched and rated, all in this
             # one transaction: a failure anywhere rolls every chunk back.
