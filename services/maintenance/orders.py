@@ -98,36 +98,18 @@ class OrderDesk:
     def __init__(self, runtime: Runtime, rules: tuple[DispatchRule, ...] = DEFAULT_RULES,
                  lead_time_days: float = 5.0, safety_days: float = 3.0,
                  forecast: ForecastSettings = ForecastSettings()):
-        self._rules = rules
-        self._lead_time_days = lead_time_days
-        self._safety_days = safety_days
-        self._forecast = forecast
+        self.rules = rules
+        self.lead_time_days = lead_time_days
+        self.safety_days = safety_days
+        self.forecast = forecast
         registry = runtime.metrics.registry
         self._created = Counter("fleetops_maintenance_work_orders_created_total", "Work orders opened, by kind.",
                                 ["kind"], registry=registry)
         registry.register(WorkOrderGauges(runtime.database))
 
-    # --- alarms -----------------------------------------------------------------------------------
-
-    def route_alarm(self, session: Session, alarm: Alarm, asset: AssetRef, now: datetime) -> str | None:
-        """Applies `decide` to the alarm; the name of the work order the alarm is on, or None."""
-        rows = {f"{WORK_ORDERS}/{row.id}": row
-                for row in open_order_rows(session, asset_id=asset.asset_id, lock=True)}
-        orders = {name: load_order(row) for name, row in rows.items()}
-        decision = decide(alarm, orders.values(), self._rules, now)
-        match decision:
-            case CreateOrder():
-                return self.open(session, decision, asset, now)
-            case AttachToOrder(order_id=order_id):
-                save_order(rows[order_id], attach_alarm(orders[order_id], alarm, now))
-                return order_id
-            case ShipConsumable():
-                supply_of = {c: c.removeprefix(_SUPPLY_CONDITION_PREFIX) for c in decision.supplies
-                             if c.startswith(_SUPPLY_CONDITION_PREFIX)}
-                self._ship(session, shipments_for_alarm(decision, supply_of, self._open_shipments(session, asset)))
-                return None
-            case NoAction():
-                return next((name for name, order in orders.items() if alarm.key in order.alarms), None)
+    def round(self, session: Session, assets: dict[str, AssetRef]) -> OrderRound:
+        """The work-order side of one processing round over `assets` (locked by the caller)."""
+        return OrderRound(self, session, assets)
 
     def open(self, session: Session, create: CreateOrder, asset: AssetRef, now: datetime,
              sla_tier: str | None = None) -> str:
@@ -156,39 +138,15 @@ class OrderDesk:
 
     # --- preventive maintenance -------------------------------------------------------------------
 
-    def meter_reading(self, session: Session, asset: AssetRef, register: str, previous: Decimal | None,
-                      value: Decimal, at: datetime) -> list[str]:
-        """Work orders that PM meter crossings went onto (new or merged).
-
-        Each plan remembers the highest value it has seen on the asset and counts crossings from
-        there, so a replayed, late or lower reading crosses nothing twice. A plan that has never
-        seen the asset starts from `previous`; without that either, the reading only sets the
-        starting point (a plan added to a fleet in service does not fire for all its past).
-        """
-        names: list[str] = []
-        for plan in self._plans(session, asset):
-            if plan.meter != register:
-                continue
-            progress = self._progress(session, plan, asset)
-            baseline = Decimal(progress.meter_value) if progress.meter_value is not None else previous
-            if baseline is None or value > baseline:
-                progress.meter_value = str(value)
-            if baseline is None or value <= baseline:
-                continue
-            due = due_by_meter(plan, asset.name, baseline, value)
-            if due is not None:
-                names += self._place(session, due, asset, at)
-        return names
-
     def calendar_due(self, session: Session, asset: AssetRef, now: datetime, lead_days: int) -> list[str]:
         """Work orders that calendar-due PM tasks (within `lead_days` at the site) went onto."""
         names: list[str] = []
         today = site_today(now, asset.time_zone)
         for plan in self._plans(session, asset):
-            due = due_by_calendar(plan, asset.name, today, self._progress(session, plan, asset).last_completed,
+            due = due_by_calendar(plan, asset.name, today, self.progress(session, plan, asset).last_completed,
                                   lead_days)
             if due is not None:
-                names += self._place(session, due, asset, now)
+                names += self.place(session, due, asset, now)
         return names
 
     def order_completed(self, session: Session, order: WorkOrder, time_zone: str) -> None:
@@ -199,13 +157,11 @@ class OrderDesk:
                  last_completed=site_today(order.completed_at, time_zone)) for task in order.pm_tasks],
                ["plan_id", "asset_id"])
 
-    def _plans(self, session: Session, asset: AssetRef) -> list[PmPlan]:
-        rows = session.scalars(select(PreventivePlanRow).where(or_(
-            PreventivePlanRow.asset_id == asset.asset_id, PreventivePlanRow.device_model == asset.device_model))
-            .order_by(PreventivePlanRow.id))
-        return plans_for(asset.name, asset.device_model, [row.plan(asset.device_class) for row in rows])
+    @staticmethod
+    def _plans(session: Session, asset: AssetRef) -> list[PmPlan]:
+        return plans_of(asset, _plan_rows(session, [asset]))
 
-    def _progress(self, session: Session, plan: PmPlan, asset: AssetRef) -> PmProgressRow:
+    def progress(self, session: Session, plan: PmPlan, asset: AssetRef) -> PmProgressRow:
         return self._progress_of(session, plan.id.split("/", 1)[1], asset.asset_id)
 
     @staticmethod
@@ -217,7 +173,7 @@ class OrderDesk:
             progress = session.get(PmProgressRow, (plan_id, asset_id))
         return progress
 
-    def _place(self, session: Session, due: DuePm, asset: AssetRef, now: datetime) -> list[str]:
+    def place(self, session: Session, due: DuePm, asset: AssetRef, now: datetime) -> list[str]:
         rows = open_order_rows(session, site=asset.site)
         placed = place_due_pm(due, asset.site, [load_order(row) for row in rows])
         match placed:
@@ -230,41 +186,15 @@ class OrderDesk:
                                       .with_for_update().execution_options(populate_existing=True)).one()
                 order = load_order(row)
                 if not order.is_open:
-                    return self._place(session, due, asset, now)
+                    return self.place(session, due, asset, now)
                 save_order(row, add_pm_task(order, task, now))
                 return [order_id]
         return []
 
     # --- consumables ------------------------------------------------------------------------------
 
-    def supply_levels(self, session: Session, asset: AssetRef, supply: str, history: list[LevelReading],
-                      now: datetime) -> list[str]:
-        """Ships a supply forecast to run out within lead time plus safety days.
-
-        A supply is named `{device index}.{supply index}` (its alarm condition is `printer-supply:1.1`);
-        the part shipped is the one shipped for that supply before, else the supply itself.
-        """
-        forecast = forecast_days_to_empty(history, now, self._forecast)
-        decision = replenishment(asset.name, self._part_for(session, asset, supply), supply, forecast,
-                                 self._lead_time_days, self._safety_days, self._open_shipments(session, asset))
-        if isinstance(decision, CreateShipment):
-            return self._ship(session, [decision])
-        return []
-
-    def _part_for(self, session: Session, asset: AssetRef, supply: str) -> str:
-        part = session.scalars(select(ShipmentRow.part).where(
-            ShipmentRow.asset_id == asset.asset_id, ShipmentRow.supply == supply)
-            .order_by(ShipmentRow.id.desc())).first()
-        return part or supply
-
     @staticmethod
-    def _open_shipments(session: Session, asset: AssetRef) -> list[Shipment]:
-        rows = session.scalars(select(ShipmentRow).where(ShipmentRow.asset_id == asset.asset_id,
-                                                         ShipmentRow.state == SHIPMENT_OPEN))
-        return [Shipment(f"assets/{row.asset_id}", row.part, row.supply) for row in rows]
-
-    @staticmethod
-    def _ship(session: Session, shipments: list[CreateShipment]) -> list[str]:
+    def ship(session: Session, shipments: list[CreateShipment]) -> list[str]:
         names = []
         for shipment in shipments:
             row = ShipmentRow(id=new_id("sh"), asset_id=shipment.asset.split("/", 1)[1], part=shipment.part,
@@ -273,6 +203,139 @@ class OrderDesk:
             names.append(f"shipments/{row.id}")
         session.flush()
         return names
+
+
+class OrderRound:
+    """What one processing round decides about work orders, shipments and PM, for assets the round
+    holds locked. Each kind of row those decisions read (open orders, PM plans, shipments) is read
+    once for all the round's assets, when first needed, instead of once per alarm, counter or
+    supply; what the round creates is added to what it read, so later decisions see it."""
+
+    def __init__(self, desk: OrderDesk, session: Session, assets: dict[str, AssetRef]):
+        self._desk, self._session, self._assets = desk, session, assets
+        self._orders: dict[str, list[WorkOrderRow]] | None = None
+        self._plans: dict[str, list[PmPlan]] | None = None
+        self._shipments: dict[str, list[Shipment]] | None = None
+        self._parts: dict[tuple[str, str | None], str] = {}
+
+    def route_alarm(self, alarm: Alarm, asset: AssetRef, now: datetime) -> str | None:
+        """Applies `decide` to the alarm; the name of the work order the alarm is on, or None."""
+        rows = {f"{WORK_ORDERS}/{row.id}": row for row in self._open_rows(asset.asset_id)}
+        orders = {name: load_order(row) for name, row in rows.items()}
+        decision = decide(alarm, orders.values(), self._desk.rules, now)
+        match decision:
+            case CreateOrder():
+                return self._opened(self._desk.open(self._session, decision, asset, now))
+            case AttachToOrder(order_id=order_id):
+                save_order(rows[order_id], attach_alarm(orders[order_id], alarm, now))
+                return order_id
+            case ShipConsumable():
+                supply_of = {c: c.removeprefix(_SUPPLY_CONDITION_PREFIX) for c in decision.supplies
+                             if c.startswith(_SUPPLY_CONDITION_PREFIX)}
+                self._ship(shipments_for_alarm(decision, supply_of, self._open_shipments(asset.asset_id)))
+                return None
+            case NoAction():
+                return next((name for name, order in orders.items() if alarm.key in order.alarms), None)
+
+    def meter_reading(self, asset: AssetRef, register: str, previous: Decimal | None, value: Decimal,
+                      at: datetime) -> list[str]:
+        """Work orders that PM meter crossings went onto (new or merged).
+
+        Each plan remembers the highest value it has seen on the asset and counts crossings from
+        there, so a replayed, late or lower reading crosses nothing twice. A plan that has never
+        seen the asset starts from `previous`; without that either, the reading only sets the
+        starting point (a plan added to a fleet in service does not fire for all its past).
+        """
+        names: list[str] = []
+        for plan in self._plans_of(asset):
+            if plan.meter != register:
+                continue
+            progress = self._desk.progress(self._session, plan, asset)
+            baseline = Decimal(progress.meter_value) if progress.meter_value is not None else previous
+            if baseline is None or value > baseline:
+                progress.meter_value = str(value)
+            if baseline is None or value <= baseline:
+                continue
+            due = due_by_meter(plan, asset.name, baseline, value)
+            if due is not None:
+                names += [self._opened(name) for name in self._desk.place(self._session, due, asset, at)]
+        return names
+
+    def supply_levels(self, asset: AssetRef, supply: str, history: list[LevelReading], now: datetime) -> list[str]:
+        """Ships a supply forecast to run out within lead time plus safety days.
+
+        A supply is named `{device index}.{supply index}` (its alarm condition is `printer-supply:1.1`);
+        the part shipped is the one shipped for that supply before, else the supply itself.
+        """
+        desk = self._desk
+        forecast = forecast_days_to_empty(history, now, desk.forecast)
+        shipments = self._open_shipments(asset.asset_id)
+        decision = replenishment(asset.name, self._parts.get((asset.asset_id, supply), supply), supply, forecast,
+                                 desk.lead_time_days, desk.safety_days, shipments)
+        if isinstance(decision, CreateShipment):
+            return self._ship([decision])
+        return []
+
+    def _open_rows(self, asset_id: str) -> list[WorkOrderRow]:
+        if self._orders is None:  # locked, and read afresh: see open_order_rows
+            self._orders = {a: [] for a in self._assets}
+            for row in open_order_rows(self._session, asset_ids=sorted(self._assets), lock=True):
+                self._orders[row.asset_id].append(row)
+        return self._orders[asset_id]
+
+    def _opened(self, name: str) -> str:
+        """Adds an order the round opened (or merged PM into) to the open orders it knows."""
+        row = self._session.get(WorkOrderRow, name.split("/", 1)[1])  # in the session already: no query
+        if self._orders is not None and row.asset_id in self._orders and row not in self._orders[row.asset_id]:
+            self._orders[row.asset_id].append(row)
+        return name
+
+    def _plans_of(self, asset: AssetRef) -> list[PmPlan]:
+        if self._plans is None:
+            rows = _plan_rows(self._session, list(self._assets.values()))
+            self._plans = {a: plans_of(ref, rows) for a, ref in self._assets.items()}
+        return self._plans[asset.asset_id]
+
+    def _open_shipments(self, asset_id: str) -> list[Shipment]:
+        if self._shipments is None:
+            self._shipments = {a: [] for a in self._assets}
+            for chunk in _chunks(sorted(self._assets)):
+                for row in self._session.execute(select(ShipmentRow.asset_id, ShipmentRow.part, ShipmentRow.supply,
+                                                        ShipmentRow.state)
+                                                 .where(ShipmentRow.asset_id.in_(chunk)).order_by(ShipmentRow.id)):
+                    self._parts[(row.asset_id, row.supply)] = row.part  # the latest shipment's part wins
+                    if row.state == SHIPMENT_OPEN:
+                        self._shipments[row.asset_id].append(Shipment(f"assets/{row.asset_id}", row.part, row.supply))
+        return self._shipments[asset_id]
+
+    def _ship(self, shipments: list[CreateShipment]) -> list[str]:
+        for shipment in shipments:
+            asset_id = shipment.asset.split("/", 1)[1]
+            self._open_shipments(asset_id).append(Shipment(shipment.asset, shipment.part, shipment.supply))
+            self._parts[(asset_id, shipment.supply)] = shipment.part
+        return OrderDesk.ship(self._session, shipments)
+
+
+def _plan_rows(session: Session, assets: list[AssetRef]) -> list[PreventivePlanRow]:
+    """The PM plans of these assets or their models, in id order."""
+    rows: list[PreventivePlanRow] = []
+    for chunk in _chunks(assets):
+        rows += session.scalars(select(PreventivePlanRow).where(or_(
+            PreventivePlanRow.asset_id.in_(sorted({a.asset_id for a in chunk})),
+            PreventivePlanRow.device_model.in_(sorted({a.device_model for a in chunk})))))
+    return sorted({row.id: row for row in rows}.values(), key=lambda row: row.id)
+
+
+def plans_of(asset: AssetRef, rows: list[PreventivePlanRow]) -> list[PmPlan]:
+    """The plans among `rows` that apply to the asset (see `plans_for`)."""
+    return plans_for(asset.name, asset.device_model, [row.plan(asset.device_class) for row in rows
+                                                      if row.asset_id == asset.asset_id
+                                                      or row.device_model == asset.device_model])
+
+
+def _chunks(items: list, size: int = 1000):
+    for offset in range(0, len(items), size):
+        yield items[offset:offset + size]
 
 
 class WorkOrderGauges(Collector):

@@ -45,7 +45,7 @@ from services.maintenance.domain.diagnostics import (
     normalize,
 )
 from services.maintenance.domain.work_orders import WorkOrderState
-from services.maintenance.orders import OrderDesk
+from services.maintenance.orders import OrderDesk, OrderRound
 from services.maintenance.store_ingest import (
     AlarmRow,
     DeviceStateRow,
@@ -104,12 +104,13 @@ class _Event:
 
 
 class _Entry:
-    """One alarm episode as the round sees it: the domain alarm and its row (None until saved)."""
+    """One alarm episode as the round sees it: the domain alarm, its row id (None until saved) and
+    the work order it is on."""
 
-    __slots__ = ("alarm", "changed", "row")
+    __slots__ = ("alarm", "changed", "id", "work_order_id")
 
-    def __init__(self, alarm: Alarm, row: AlarmRow | None):
-        self.alarm, self.row, self.changed = alarm, row, False
+    def __init__(self, alarm: Alarm, row_id: int | None, work_order_id: str | None):
+        self.alarm, self.id, self.work_order_id, self.changed = alarm, row_id, work_order_id, False
 
 
 class _AlarmBook:
@@ -118,20 +119,25 @@ class _AlarmBook:
 
     def __init__(self, session: Session, asset_ids: list[str], now: datetime):
         self.latest: dict[tuple[str, str], _Entry] = {}
+        self._keys_of: dict[str, dict[tuple[str, str], None]] = defaultdict(dict)  # asset -> its keys, in order
         self._replaced: list[_Entry] = []
+        table = AlarmRow.__table__
         for chunk in _chunks(asset_ids):
-            for row in session.scalars(select(AlarmRow).where(
-                    AlarmRow.asset_id.in_(chunk),
-                    or_(AlarmRow.state == AlarmState.ACTIVE.value, AlarmRow.last_seen >= now - RECENT_CLEAR_WINDOW))
-                    .order_by(AlarmRow.id)):
-                self.latest[(row.asset_id, row.fault_key)] = _Entry(from_json(Alarm, row.body), row)
+            for row in session.execute(select(table.c.id, table.c.asset_id, table.c.fault_key, table.c.body,
+                                              table.c.work_order_id).where(
+                    table.c.asset_id.in_(chunk),
+                    or_(table.c.state == AlarmState.ACTIVE.value, table.c.last_seen >= now - RECENT_CLEAR_WINDOW))
+                    .order_by(table.c.id)):
+                key = (row.asset_id, row.fault_key)
+                self.latest[key] = _Entry(from_json(Alarm, row.body), row.id, row.work_order_id)
+                self._keys_of[row.asset_id][key] = None
 
     def alarm(self, key: tuple[str, str]) -> Alarm | None:
         entry = self.latest.get(key)
         return entry.alarm if entry else None
 
     def active_of(self, asset_id: str) -> list[tuple[str, str]]:
-        return [k for k, e in self.latest.items() if k[0] == asset_id and e.alarm.is_active]
+        return [k for k in self._keys_of[asset_id] if self.latest[k].alarm.is_active]
 
     def put(self, key: tuple[str, str], alarm: Alarm) -> _Entry:
         entry = self.latest.get(key)
@@ -139,23 +145,30 @@ class _AlarmBook:
         if entry is None or (alarm.count == 1 and entry.alarm.first_seen != alarm.first_seen):
             if entry is not None and entry.changed:
                 self._replaced.append(entry)
-            entry = self.latest[key] = _Entry(alarm, None)
+            entry = self.latest[key] = _Entry(alarm, None, None)
+            self._keys_of[key[0]][key] = None
         entry.alarm, entry.changed = alarm, True
         return entry
 
     def save(self, session: Session) -> None:
-        for entry in [*self._replaced, *(e for e in self.latest.values() if e.changed)]:
-            alarm = entry.alarm
-            values = dict(state=alarm.state.value, severity=alarm.peak_severity.name.lower(), last_seen=alarm.last_seen,
-                          body=to_json(alarm), family=alarm.family)
-            if entry.row is None:
-                entry.row = AlarmRow(asset_id=alarm.asset.split("/", 1)[1], fault_key=alarm.fault_key, **values)
-                session.add(entry.row)
-            else:
-                for name, value in values.items():
-                    setattr(entry.row, name, value)
-                entry.row.version += 1
-        session.flush()
+        """Writes the changed episodes in two statements (inserts with their new ids returned, updates)."""
+        table = AlarmRow.__table__
+        entries = [*self._replaced, *(e for e in self.latest.values() if e.changed)]
+        values = [dict(state=e.alarm.state.value, severity=e.alarm.peak_severity.name.lower(),
+                       last_seen=e.alarm.last_seen, body=to_json(e.alarm), family=e.alarm.family,
+                       work_order_id=e.work_order_id) for e in entries]
+        new = [(entry, row) for entry, row in zip(entries, values, strict=True) if entry.id is None]
+        updates = [dict(row, row_id=entry.id) for entry, row in zip(entries, values, strict=True)
+                   if entry.id is not None]
+        if new:
+            ids = session.scalars(table.insert().returning(table.c.id, sort_by_parameter_order=True), [
+                dict(row, asset_id=entry.alarm.asset.split("/", 1)[1], fault_key=entry.alarm.fault_key, version=1)
+                for entry, row in new]).all()
+            for (entry, _), row_id in zip(new, ids, strict=True):
+                entry.id = row_id
+        if updates:
+            session.execute(table.update().where(table.c.id == bindparam("row_id"))
+                            .values(version=table.c.version + 1), updates)
 
 
 class EventProcessor:
@@ -344,28 +357,28 @@ class EventProcessor:
                     supplies[(event.asset_id, f"{item.device_index}.{item.supply_index}")].append(
                         dict(asset_id=event.asset_id, supply=f"{item.device_index}.{item.supply_index}",
                              observe_time=at, level_percent=item.percent_remaining))
-        book.save(session)
-        closed = self._closed_orders(session, {e.row.work_order_id for _, e in routed if e.row.work_order_id})
+        desk = self._orders.round(session, {a: assets[a] for a in asset_ids})
+        closed = self._closed_orders(session, {e.work_order_id for _, e in routed if e.work_order_id})
         decided: set[int] = set()
         for event, entry in routed:
-            if entry.row.work_order_id in closed:  # its order is done: a new occurrence needs a new decision
-                entry.row.work_order_id = None
+            if entry.work_order_id in closed:  # its order is done: a new occurrence needs a new decision
+                entry.work_order_id = None
             # Decided once per round, in its final state; an alarm that asks for no action is decided
             # when its episode opens (it may join an open order then) and not again on every repeat.
             needs_decision = entry.alarm.count == 1 or entry.alarm.fault.action is not Action.NONE
-            if (id(entry) not in decided and needs_decision and entry.row.work_order_id is None
+            if (id(entry) not in decided and needs_decision and entry.work_order_id is None
                     and entry.alarm.is_active):
                 decided.add(id(entry))
-                order = self._orders.route_alarm(session, entry.alarm, assets[event.asset_id], now)
+                order = desk.route_alarm(entry.alarm, assets[event.asset_id], now)
                 if order:
-                    entry.row.work_order_id = order
+                    entry.work_order_id = order
                     event.newly_routed = True
-            if entry.row.work_order_id:
-                event.work_orders.add(entry.row.work_order_id)
+            if entry.work_order_id:
+                event.work_orders.add(entry.work_order_id)
+        book.save(session)
         for (asset_id, register), (value, at, event) in sorted(counters.items(), key=lambda c: c[0]):
-            event.work_orders.update(self._orders.meter_reading(session, assets[asset_id], register, None,
-                                                                Decimal(value), at))
-        self._record_supplies(session, supplies, assets, now)
+            event.work_orders.update(desk.meter_reading(assets[asset_id], register, None, Decimal(value), at))
+        self._record_supplies(session, desk, supplies, assets, now)
         if outbox:
             session.execute(insert(MeterOutboxRow), outbox)
         upsert(session, DeviceStateRow.__table__,
@@ -389,7 +402,8 @@ class EventProcessor:
                 states[row.asset_id][row.kind] = row.state
         return states
 
-    def _record_supplies(self, session: Session, supplies: dict[tuple[str, str], list[dict]],
+    @staticmethod
+    def _record_supplies(session: Session, desk: OrderRound, supplies: dict[tuple[str, str], list[dict]],
                          assets: dict[str, AssetRef], now: datetime) -> None:
         """Stores the round's supply levels, then lets each supply's history decide on a shipment."""
         rows = [row for readings in supplies.values() for row in readings]
@@ -407,11 +421,11 @@ class EventProcessor:
         for asset_id, supply in sorted(supplies):
             cutoff = min(r["observe_time"] for r in supplies[(asset_id, supply)]) - SUPPLY_HISTORY
             history = [reading for reading in histories[(asset_id, supply)] if reading.at >= cutoff]
-            self._orders.supply_levels(session, assets[asset_id], supply, history, now)
+            desk.supply_levels(assets[asset_id], supply, history, now)
 
 
 def _outcome(event: _Event) -> dict | None:
-    alarms = sorted({f"alarms/{entry.row.id}" for entry in event.alarms})
+    alarms = sorted({f"alarms/{entry.id}" for entry in event.alarms})
     if not alarms and not event.work_orders:
         return None
     return {"alarms": alarms, "work_orders": sorted(event.work_orders)}

@@ -141,18 +141,19 @@ class ShipmentRow(NamedRowMixin, Base):
     state: Mapped[str] = mapped_column(String(16), default="open")
 
 
-def open_order_rows(session: Session, *, asset_id: str | None = None, site: str | None = None,
+def open_order_rows(session: Session, *, asset_ids: list[str] | None = None, site: str | None = None,
                     lock: bool = False) -> list[WorkOrderRow]:
     """With `lock`, the rows are locked and read afresh: a technician's verb on one of them waits
     for this unit of work instead of being overwritten by it."""
     query = select(WorkOrderRow).where(WorkOrderRow.state.in_(_OPEN)).order_by(WorkOrderRow.id)
-    if asset_id is not None:
-        query = query.where(WorkOrderRow.asset_id == asset_id)
     if site is not None:
         query = query.where(WorkOrderRow.site == site)
     if lock:
         query = query.with_for_update().execution_options(populate_existing=True)
-    return list(session.scalars(query))
+    if asset_ids is None:
+        return list(session.scalars(query))
+    return [row for offset in range(0, len(asset_ids), 1000)
+            for row in session.scalars(query.where(WorkOrderRow.asset_id.in_(asset_ids[offset:offset + 1000])))]
 
 
 def hours_to_json(hours: OpeningHours) -> dict:

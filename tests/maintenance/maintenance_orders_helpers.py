@@ -19,7 +19,7 @@ from google.type import dayofweek_pb2, timeofday_pb2
 
 from services.maintenance.asset_directory import AssetDirectory, AssetRef
 from services.maintenance.domain.diagnostics import Action, NormalizedFault, Severity
-from services.maintenance.orders import OrderDesk
+from services.maintenance.orders import OrderDesk, OrderRound
 from services.runtime.config import load_config
 from services.runtime.db import Database
 from services.runtime.metrics import GrpcServerMetrics
@@ -96,6 +96,16 @@ class OrdersWorld:
             return self.directory.resolve(session, [asset_id], lock=True)[asset_id]
         with self.database.unit_of_work() as own:
             return self.directory.resolve(own, [asset_id], lock=True)[asset_id]
+
+    def orders(self, session, asset_name: str) -> tuple[OrderRound, AssetRef]:
+        """What a processing round over this one asset decides with (the asset locked), and the asset."""
+        asset = self.resolve(asset_name, session)
+        return self.desk.round(session, {asset.asset_id: asset}), asset
+
+    def in_round(self, asset_name: str, work: Callable):
+        """`work(orders, asset)` in a unit of work, as one processing round over the asset."""
+        with self.database.unit_of_work() as session:
+            return work(*self.orders(session, asset_name))
 
     def in_unit_of_work(self, work: Callable):
         with self.database.unit_of_work() as session:

@@ -51,11 +51,11 @@ def test_a_burst_of_one_alarm_from_concurrent_callers_opens_one_order(world):
         try:
             start_together.wait()
             with world.database.unit_of_work() as session:
-                ref = world.resolve(asset.name, session)  # locks the asset row until commit
+                orders, ref = world.orders(session, asset.name)  # locks the asset row until commit
                 alarm = observe(None, fault, first_seen)
                 for _ in range(repeat):
                     alarm = observe(alarm, fault, first_seen + timedelta(seconds=repeat))
-                routed.append(world.desk.route_alarm(session, alarm, ref, datetime.now(UTC)))
+                routed.append(orders.route_alarm(alarm, ref, datetime.now(UTC)))
         except BaseException as error:  # noqa: BLE001 - reported by the assertion below
             failures.append(error)
 
@@ -73,11 +73,11 @@ def test_a_burst_of_one_alarm_from_concurrent_callers_opens_one_order(world):
 def test_another_fault_of_the_same_family_joins_the_open_order(world):
     asset = world.asset()
     now = datetime.now(UTC)
-    first = world.in_unit_of_work(lambda s: world.desk.route_alarm(
-        s, observe(None, forklift_fault(asset.name), now), world.resolve(asset.name, s), now))
-    second = world.in_unit_of_work(lambda s: world.desk.route_alarm(
-        s, observe(None, forklift_fault(asset.name, fault_key="forklift/spn-168/fmi-4", severity=Severity.CRITICAL),
-                   now), world.resolve(asset.name, s), now))
+    first = world.in_round(asset.name, lambda orders, ref: orders.route_alarm(
+        observe(None, forklift_fault(asset.name), now), ref, now))
+    second = world.in_round(asset.name, lambda orders, ref: orders.route_alarm(
+        observe(None, forklift_fault(asset.name, fault_key="forklift/spn-168/fmi-4", severity=Severity.CRITICAL),
+                now), ref, now))
     assert first == second
     order = world.stub.GetWorkOrder(pb.GetWorkOrderRequest(name=first))
     assert order.priority == res.SEVERITY_CRITICAL and len(_orders_of(world, asset.name)) == 1
@@ -93,8 +93,8 @@ def _last_friday_before(moment: datetime) -> datetime:
 def test_sla_clock_runs_in_opening_hours_across_the_weekend(world):
     office = world.asset(opening_hours=weekday_hours(9, 17))
     friday = _last_friday_before(datetime.now(UTC))
-    old = world.in_unit_of_work(lambda s: world.desk.route_alarm(
-        s, observe(None, forklift_fault(office.name), friday), world.resolve(office.name, s), friday))
+    old = world.in_round(office.name, lambda orders, ref: orders.route_alarm(
+        observe(None, forklift_fault(office.name), friday), ref, friday))
     order = world.stub.GetWorkOrder(pb.GetWorkOrderRequest(name=old))
     monday = friday + timedelta(days=3)
     # 4 business hours from Friday 15:00: two on Friday, two on Monday from 09:00.
@@ -107,8 +107,8 @@ def test_sla_clock_runs_in_opening_hours_across_the_weekend(world):
 
     fresh_asset = world.asset(opening_hours=weekday_hours(9, 17))
     now = datetime.now(UTC)
-    fresh = world.in_unit_of_work(lambda s: world.desk.route_alarm(
-        s, observe(None, forklift_fault(fresh_asset.name), now), world.resolve(fresh_asset.name, s), now))
+    fresh = world.in_round(fresh_asset.name, lambda orders, ref: orders.route_alarm(
+        observe(None, forklift_fault(fresh_asset.name), now), ref, now))
 
     def listed(status: int) -> set[str]:
         return {o.name for o in world.stub.ListWorkOrders(pb.ListWorkOrdersRequest(
@@ -145,8 +145,8 @@ def test_each_meter_crossing_opens_exactly_one_pm_order(world):
     at = datetime.now(UTC)
 
     def read(value: int) -> list[str]:
-        return world.in_unit_of_work(lambda s: world.desk.meter_reading(
-            s, world.resolve(asset.name, s), "total_impressions", None, Decimal(value), at))
+        return world.in_round(asset.name, lambda orders, ref: orders.meter_reading(
+            ref, "total_impressions", None, Decimal(value), at))
 
     assert read(500) == [] and read(900) == []  # the first reading only sets where the plan stands
     first = read(1200)
@@ -172,10 +172,10 @@ def test_a_due_pm_task_joins_an_open_repair_visit(world):
     asset = world.asset()
     _plan(world, asset.name, "100")
     at = datetime.now(UTC)
-    repair = world.in_unit_of_work(lambda s: world.desk.route_alarm(
-        s, observe(None, forklift_fault(asset.name, skill=None), at), world.resolve(asset.name, s), at))
-    merged = world.in_unit_of_work(lambda s: (
-        world.desk.meter_reading(s, world.resolve(asset.name, s), "total_impressions", Decimal(90), Decimal(130), at)))
+    repair = world.in_round(asset.name, lambda orders, ref: orders.route_alarm(
+        observe(None, forklift_fault(asset.name, skill=None), at), ref, at))
+    merged = world.in_round(asset.name, lambda orders, ref: orders.meter_reading(
+        ref, "total_impressions", Decimal(90), Decimal(130), at))
     assert merged == [repair]
     order = world.stub.GetWorkOrder(pb.GetWorkOrderRequest(name=repair))
     assert order.kind == res.WORK_ORDER_KIND_CORRECTIVE and [t.task for t in order.pm_tasks] == ["clean fuser"]
@@ -188,16 +188,14 @@ def test_consumables_ship_once_per_supply(world):
     toner = forklift_fault(asset.name, fault_key="printer/supply/toner", category="consumable",
                            action=Action.SHIP_CONSUMABLE, skill=None, severity=Severity.WARNING)
     for _ in range(2):
-        assert world.in_unit_of_work(lambda s: world.desk.route_alarm(
-            s, observe(None, toner, now), world.resolve(asset.name, s), now)) is None
+        assert world.in_round(asset.name, lambda orders, ref: orders.route_alarm(
+            observe(None, toner, now), ref, now)) is None
     falling = [LevelReading(now - timedelta(days=d), 2.0 * d) for d in range(10, 0, -1)]
-    shipped = world.in_unit_of_work(lambda s: world.desk.supply_levels(
-        s, world.resolve(asset.name, s), "1.2", falling, now))
+    shipped = world.in_round(asset.name, lambda orders, ref: orders.supply_levels(ref, "1.2", falling, now))
     shipments = world.stub.ListShipments(pb.ListShipmentsRequest(asset=asset.name)).shipments
     assert [s.part for s in shipments] == ["wiring-harness", "1.2"] and shipped == [shipments[1].name]
     assert all(s.state == res.SHIPMENT_STATE_OPEN for s in shipments)
-    assert world.in_unit_of_work(lambda s: world.desk.supply_levels(
-        s, world.resolve(asset.name, s), "1.2", falling, now)) == []
+    assert world.in_round(asset.name, lambda orders, ref: orders.supply_levels(ref, "1.2", falling, now)) == []
 
 
 def test_gauges_show_open_orders_and_sla_clocks(world):

@@ -145,8 +145,7 @@ def _shipment(suite, asset: str) -> str:
     now = datetime.now(UTC)
     falling = [LevelReading(now - timedelta(days=d), 2.0 * d) for d in range(10, 0, -1)]
     try:
-        [shipped] = world.in_unit_of_work(lambda s: world.desk.supply_levels(s, world.resolve(asset, s), "1.1",
-                                                                             falling, now))
+        [shipped] = world.in_round(asset, lambda orders, ref: orders.supply_levels(ref, "1.1", falling, now))
     finally:
         world.database.dispose()
     return shipped
