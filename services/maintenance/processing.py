@@ -23,11 +23,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+import psycopg
 from fleetops.maintenance.v1 import diagnostics_pb2 as dpb
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import bindparam, func, insert, or_, select
+from sqlalchemy import bindparam, func, insert, or_, select, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from services.maintenance.asset_directory import AssetDirectory, AssetRef
@@ -67,15 +69,19 @@ log = logging.getLogger(__name__)
 RECENT_CLEAR_WINDOW = timedelta(hours=2)
 # How far back supply levels feed the days-to-empty forecast.
 SUPPLY_HISTORY = timedelta(days=60)
-# One round's share of the backlog: enough events per asset to amortize its per-asset queries,
-# small enough that a round's transaction stays short.
-ROUND_ASSETS = 100
+# One round's share of the backlog: enough events to amortize a round's queries (a round costs
+# about the same number of statements whether it holds 100 events or 20,000), small enough that
+# its transaction stays short and other replicas find assets left to take.
+ROUND_ASSETS = 500
 ROUND_EVENTS = 20_000
 # Assets a round considers: other replicas may hold the oldest ones (SKIP LOCKED passes over them).
 ROUND_CANDIDATES = 4 * ROUND_ASSETS
-# How often an idle processor looks for events another replica acknowledged, or for assets the
-# fleet service could not describe before.
+# How often an idle processor looks for assets the fleet service could not describe before, or for
+# events another replica acknowledged while this one was not listening (see WAKE_CHANNEL).
 IDLE_POLL_SECONDS = 1.0
+# On PostgreSQL, acknowledging events notifies this channel: the processors of every replica start
+# at once instead of at their next poll.
+WAKE_CHANNEL = "fleetops_maintenance_events"
 _CHUNK = 1000
 
 
@@ -193,18 +199,31 @@ class EventProcessor:
         registry.register(BacklogGauges(runtime.database))
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="event-processor", daemon=True)
+        self._notifies = self._db.engine.dialect.name == "postgresql"
+        self._threads = [threading.Thread(target=self._run, name="event-processor", daemon=True)]
+        if self._notifies:
+            self._threads.append(threading.Thread(target=self._listen, name="event-processor-wakeups", daemon=True))
         if background:
-            self._thread.start()
+            for thread in self._threads:
+                thread.start()
 
     def wake(self) -> None:
+        """Events were acknowledged: this replica's processor, and on PostgreSQL every replica's, starts."""
         self._wake.set()
+        if not self._notifies:
+            return
+        try:
+            with self._db.engine.begin() as connection:
+                connection.execute(text("SELECT pg_notify(:channel, '')"), {"channel": WAKE_CHANNEL})
+        except SQLAlchemyError:  # the events are stored; other replicas find them at their next poll
+            log.warning("could not notify other replicas of acknowledged events", exc_info=True)
 
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=30)
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(timeout=30)
 
     def process_assets(self, asset_ids: Iterable[str]) -> None:
         """Processes every pending event of these assets now, waiting for whoever holds them."""
@@ -218,6 +237,21 @@ class EventProcessor:
         while not self._stop.is_set() and (count := self._round(None, wait=False)):
             settled += count
         return settled
+
+    def _listen(self) -> None:
+        """Wakes the processor on each notification of WAKE_CHANNEL, on a connection of its own."""
+        url = self._db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(url, autocommit=True) as connection:
+                    connection.execute(f"LISTEN {WAKE_CHANNEL}")
+                    self._wake.set()  # events notified while this replica was not listening
+                    while not self._stop.is_set():
+                        for _ in connection.notifies(timeout=IDLE_POLL_SECONDS, stop_after=1):
+                            self._wake.set()
+            except psycopg.Error:  # e.g. the database restarts: the poll goes on meanwhile
+                log.info("not listening for acknowledged events; retrying", exc_info=True)
+                self._stop.wait(IDLE_POLL_SECONDS)
 
     def _run(self) -> None:
         while not self._stop.is_set():
