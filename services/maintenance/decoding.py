@@ -86,9 +86,23 @@ def decode(event: dpb.DiagnosticEvent, asset: str, states: dict[str, dict], regi
     raise MalformedDiagnostic("the event has no payload")
 
 
+class _Dm1State(dict):
+    """The stored form of a forklift's active DTCs (source address -> DTCs as JSON), carrying the
+    DTCs it was made from: the asset's next event in the round starts from them instead of
+    parsing the JSON again."""
+
+    __slots__ = ("active",)
+
+    def __init__(self, stored: dict, active: dict[int, tuple[Dtc, ...]]):
+        super().__init__(stored)
+        self.active = active
+
+
 def _dm(asset: str, messages: list[tuple[int, int, bytes]], states: dict[str, dict]) -> Decoded:
     stored = states.get(J1939_DM1, {})
-    tracker = Dm1Tracker({int(source): from_json(tuple[Dtc, ...], dtcs) for source, dtcs in stored.items()})
+    active = stored.active if isinstance(stored, _Dm1State) else {
+        int(source): from_json(tuple[Dtc, ...], dtcs) for source, dtcs in stored.items()}
+    tracker = Dm1Tracker(active)
     items: list[DecodedEvent] = []
     seen_sources: set[int] = set()
     for pgn, source_address, data in messages:
@@ -98,5 +112,7 @@ def _dm(asset: str, messages: list[tuple[int, int, bytes]], states: dict[str, di
             seen_sources.add(source_address)
             items += [*change.cleared, *change.activated]
     if seen_sources:
-        states[J1939_DM1] = {**stored, **{str(s): to_json(tracker.active(s)) for s in seen_sources}}
+        now_active = {**active, **{s: tracker.active(s) for s in seen_sources}}
+        states[J1939_DM1] = _Dm1State(
+            {**stored, **{str(s): to_json(now_active[s]) for s in seen_sources}}, now_active)
     return Decoded(items)
