@@ -11,6 +11,7 @@ credited). An ACTUAL end read moves the window start to the period end and carri
 from __future__ import annotations
 
 import contextvars
+import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -31,7 +32,9 @@ from services.invoicing.peers import CompletedWork, FleetUsage, MaintenanceRecor
 from services.invoicing.plan_codec import RatablePlan
 
 ZERO = Decimal(0)
-FETCH_AHEAD = 2  # chunks whose inputs are asked for before they are rated: the fetching never waits for rating
+# Chunks whose inputs are asked for, at the same time, before they are rated: the fetching never waits
+# for rating, and fleet answers the GetUsage calls of two chunks at once (one chunk's calls left it idle).
+FETCH_AHEAD = 2
 HOUR_QUANTUM = Decimal("0.01")  # labour is billed in hundredths of an hour, rounded half up
 
 
@@ -108,7 +111,7 @@ def rate_run(terms: Sequence[ContractTerms], period_start: date, policies: Mappi
     run = RatedRun(invoices=[], contract_count=len(terms))
     chunks = customer_chunks(terms, assets_per_chunk)
     assets_in_run: set[str] = set()
-    with (ThreadPoolExecutor(1, thread_name_prefix="billing-fetch") as fetcher,
+    with (ThreadPoolExecutor(FETCH_AHEAD, thread_name_prefix="billing-fetch") as fetcher,
           ThreadPoolExecutor(1, thread_name_prefix="billing-write") as writer):
         def fetch(chunk: list[ContractTerms]) -> Future:
             return fetcher.submit(contextvars.copy_context().run, _fetch_chunk, chunk, period_start, positions,
@@ -145,8 +148,12 @@ def _period(t: ContractTerms, period_start: date) -> BillingPeriod:
     return BillingPeriod.containing(period_start, t.contract.billing_anchor_day)
 
 
+_PHASES_LOCK = threading.Lock()  # the stages' threads add to the same phases
+
+
 def _add(phases: dict[str, float], phase: str, seconds: float) -> None:
-    phases[phase] = phases.get(phase, 0.0) + seconds
+    with _PHASES_LOCK:
+        phases[phase] = phases.get(phase, 0.0) + seconds
 
 
 def _timed(phases: dict[str, float], phase: str, work: Callable[[RatedRun], None], rated: RatedRun) -> None:

@@ -7,6 +7,7 @@ wrapping every call; CPU-heavy solves go to a process pool instead of these thre
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -35,6 +36,7 @@ from services.runtime.workers import WorkerPool
 log = logging.getLogger(__name__)
 # How long a drained process may take to exit by itself before it is ended.
 EXIT_WATCHDOG_SECONDS = 5.0
+GC_THRESHOLDS = (50_000, 20, 20)  # CPython defaults to (700, 10, 10)
 
 
 @dataclass
@@ -145,6 +147,11 @@ def run_until_signalled(definition: ServiceDefinition) -> None:
     """The `main` of a service process: serve until SIGTERM or SIGINT, then drain and exit 0."""
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {definition.name} %(levelname)s %(message)s")
     service = RunningService(definition, load_config(definition.name))
+    # What start-up made (modules, descriptors, catalogues) lives as long as the process: frozen out of
+    # the collector's reach. A larger young generation spares batch handlers that build hundreds of
+    # thousands of objects (billing runs, usage answers, ingestion batches) repeated collections.
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
     stop_requested = threading.Event()
 
     def request_stop(signum, _frame) -> None:
