@@ -167,7 +167,10 @@ class Database:
                 yield session
                 session.commit()
         except BaseException:
-            session.rollback()
+            # On a lost connection the rollback fails too; the database has dropped the transaction
+            # already, and the original error (UNAVAILABLE) is the one the caller must see.
+            with contextlib.suppress(DBAPIError):
+                session.rollback()
             raise
         finally:
             session.close()
@@ -209,8 +212,10 @@ def driver_connection(session: Session) -> Iterator:
     try:
         yield connection.connection.driver_connection
     except dbapi_error as error:
-        raise DBAPIError.instance(None, None, error, dbapi_error,
-                                  connection_invalidated=connection.dialect.is_disconnect(error, None, None)) from error
+        lost = connection.dialect.is_disconnect(error, None, None)
+        if lost:
+            connection.invalidate(error)  # as SQLAlchemy does for its own statements: the pool drops it
+        raise DBAPIError.instance(None, None, error, dbapi_error, connection_invalidated=lost) from error
 
 
 @contextlib.contextmanager
