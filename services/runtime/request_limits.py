@@ -171,7 +171,6 @@ class RequestLimits:
             if violation:
                 yield FieldViolation(path, violation)
 
-
     def _accepts(self, message: Message) -> bool:
         """True when `_violations` would find nothing, at a fraction of its cost."""
         checks = self._value_checks
