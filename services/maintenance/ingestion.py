@@ -25,7 +25,7 @@ from fleetops.fleet.v1 import fleet_service_pb2_grpc as fleet_grpc
 from fleetops.fleet.v1 import meters_pb2 as fleet_meters
 from fleetops.maintenance.v1 import diagnostics_pb2 as dpb
 from prometheus_client import Counter, Histogram
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import bindparam, select, tuple_
 from sqlalchemy.orm import Session
 
 from services.maintenance.asset_directory import AssetDirectory
@@ -257,9 +257,11 @@ class MeterForwarder:
                 log.warning("forwarding meter readings to the fleet service failed", exc_info=True)
 
     def forward_once(self, limit: int = 5000) -> int:
+        table = MeterOutboxRow.__table__
         with self._db.unit_of_work() as session:
-            pending = list(session.scalars(select(MeterOutboxRow).where(MeterOutboxRow.sent.is_(False))
-                                           .order_by(MeterOutboxRow.id).limit(limit)))
+            pending = session.execute(select(table.c.id, table.c.asset_id, table.c.register, table.c.value,
+                                             table.c.read_time, table.c.source)
+                                      .where(table.c.sent.is_(False)).order_by(table.c.id).limit(limit)).all()
             if not pending:
                 return 0
             readings = []
@@ -270,7 +272,11 @@ class MeterForwarder:
                 readings.append(reading)
             response = self._fleet.call(self._fleet.stub.RecordMeterReadings,
                                         fleet_meters.RecordMeterReadingsRequest(readings=readings), default_timeout=60)
-            for row, result in zip(pending, response.results, strict=True):
-                session.execute(update(MeterOutboxRow).where(MeterOutboxRow.id == row.id).values(
-                    sent=True, result=fleet_meters.ReadingOutcome.Name(result.outcome) + (f": {result.reason}" if result.reason else "")))
+            # Core, one statement for all rows: an ORM UPDATE per row would also compare each one
+            # with every row the session holds (quadratic in the batch).
+            sent = table.update().where(table.c.id == bindparam("row_id")).values(sent=True, result=bindparam("outcome"))
+            session.execute(sent, [
+                dict(row_id=row.id, outcome=fleet_meters.ReadingOutcome.Name(result.outcome)
+                     + (f": {result.reason}" if result.reason else ""))
+                for row, result in zip(pending, response.results, strict=True)])
             return len(pending)
