@@ -13,7 +13,7 @@ from types import MappingProxyType
 import grpc
 from fleetops.invoicing.v1 import plans_pb2 as ppb
 from google.protobuf import json_format
-from sqlalchemy import Table, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
 
@@ -32,7 +32,7 @@ from services.invoicing.store import (
     IssuingEntityRow,
     PlanVersionRow,
 )
-from services.runtime.db import driver_connection
+from services.runtime.db import bulk_insert
 from services.runtime.errors import DomainError
 
 
@@ -144,46 +144,6 @@ def write_drafts(session: Session, run: RatedRun, billing_run_id: str, replaced:
         raise ConcurrentChange("another execution invoiced some of these customers for the period meanwhile; "
                                "execute again to bill the rest") from error
     return [values["id"] for values in invoices]
-
-
-def bulk_insert(session: Session, table: Table, columns: Sequence[str], rows: Sequence[Sequence]) -> None:
-    """Inserts rows of `columns` in one statement: COPY on PostgreSQL, one executemany elsewhere.
-
-    The other columns get their Python-side defaults (version, times, ""), once for all rows. The
-    column types' bind processing (exact decimals to scaled integers, UTC times) is applied here
-    because COPY bypasses SQLAlchemy's statement execution.
-    """
-    if not rows:
-        return
-    connection = session.connection()
-    dialect = connection.dialect
-    if dialect.name != "postgresql":
-        # Core, which applies the types and defaults: the ORM would split rows by their NULL columns.
-        session.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
-        return
-    defaults = {column: column.default.arg if column.default.is_scalar else column.default.arg(None)
-                for column in table.columns if column.name not in columns and column.default is not None}
-    tail = [value if process is None else process(value)
-            for column, value in defaults.items() for process in (column.type.bind_processor(dialect),)]
-    processors = [(index, process) for index, name in enumerate(columns)
-                  if (process := table.columns[name].type.bind_processor(dialect)) is not None]
-    targets = [*(table.columns[name] for name in columns), *defaults]
-    names = ", ".join(f'"{column.name}"' for column in targets)
-    with driver_connection(session) as driver, driver.cursor() as cursor:
-        # Binary: PostgreSQL parses no text (times, numbers), and psycopg formats in C.
-        with cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN (FORMAT BINARY)') as copy:
-            copy.set_types([_pg_type(column, dialect) for column in targets])
-            for row in rows:
-                values = [*row, *tail]
-                for index, process in processors:
-                    if values[index] is not None:
-                        values[index] = process(values[index])
-                copy.write_row(values)
-
-
-def _pg_type(column, dialect) -> str:
-    """The column's PostgreSQL type name as psycopg knows it ("varchar", "bigint", "timestamp with time zone")."""
-    return column.type.compile(dialect=dialect).lower().split("(", 1)[0]
 
 
 def next_number(session: Session, issuing_entity_id: str, series: str, year: int) -> int:

@@ -28,7 +28,7 @@ from fleetops.maintenance.v1 import diagnostics_pb2 as dpb
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import bindparam, func, insert, or_, select, text
+from sqlalchemy import bindparam, func, or_, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -59,7 +59,7 @@ from services.maintenance.store_ingest import (
 )
 from services.maintenance.store_orders import WorkOrderRow
 from services.runtime.dataclass_json import from_json, to_json
-from services.runtime.db import Database, upsert, utc_now
+from services.runtime.db import Database, bulk_insert, bulk_upsert, utc_now
 from services.runtime.resources import from_timestamp
 from services.runtime.server import Runtime
 
@@ -346,8 +346,8 @@ class EventProcessor:
         book = _AlarmBook(session, asset_ids, now)
         touched_states: set[tuple[str, str]] = set()
         routed: list[tuple[_Event, _Entry]] = []
-        outbox: list[dict] = []
-        supplies: dict[tuple[str, str], list[dict]] = defaultdict(list)
+        outbox: list[tuple] = []
+        supplies: dict[tuple[str, str], list[tuple]] = defaultdict(list)
         counters: dict[tuple[str, str], tuple[int, datetime, _Event]] = {}
         for event in events:
             ref = assets[event.asset_id]
@@ -383,14 +383,12 @@ class EventProcessor:
                     routed.append((event, entry))
                 if isinstance(item, PageCounter):
                     register = "total_impressions" if item.marker_index == 1 else f"marker{item.marker_index}_impressions"
-                    outbox.append(dict(asset_id=event.asset_id, register=register, value=str(item.life_count),
-                                       read_time=at, source="DEVICE"))
+                    outbox.append((event.asset_id, register, str(item.life_count), at, "DEVICE"))
                     counters[(event.asset_id, register)] = max(counters.get((event.asset_id, register), (0, at, event)),
                                                                (item.life_count, at, event), key=lambda c: c[0])
                 if isinstance(item, SupplyLevel) and item.percent_remaining is not None:
-                    supplies[(event.asset_id, f"{item.device_index}.{item.supply_index}")].append(
-                        dict(asset_id=event.asset_id, supply=f"{item.device_index}.{item.supply_index}",
-                             observe_time=at, level_percent=item.percent_remaining))
+                    supply = f"{item.device_index}.{item.supply_index}"
+                    supplies[(event.asset_id, supply)].append((event.asset_id, supply, at, item.percent_remaining))
         desk = self._orders.round(session, {a: assets[a] for a in asset_ids})
         closed = self._closed_orders(session, {e.work_order_id for _, e in routed if e.work_order_id})
         decided: set[int] = set()
@@ -413,10 +411,9 @@ class EventProcessor:
         for (asset_id, register), (value, at, event) in sorted(counters.items(), key=lambda c: c[0]):
             event.work_orders.update(desk.meter_reading(assets[asset_id], register, None, Decimal(value), at))
         self._record_supplies(session, desk, supplies, assets, now)
-        if outbox:
-            session.execute(insert(MeterOutboxRow), outbox)
-        upsert(session, DeviceStateRow.__table__,
-               [dict(asset_id=a, kind=k, state=states[a][k]) for a, k in sorted(touched_states)], ["asset_id", "kind"])
+        bulk_insert(session, MeterOutboxRow.__table__, ["asset_id", "register", "value", "read_time", "source"], outbox)
+        bulk_upsert(session, DeviceStateRow.__table__, ["asset_id", "kind", "state"],
+                    [(a, k, states[a][k]) for a, k in sorted(touched_states)], ["asset_id", "kind"])
 
     @staticmethod
     def _closed_orders(session: Session, names: set[str]) -> set[str]:
@@ -436,16 +433,16 @@ class EventProcessor:
                 states[row.asset_id][row.kind] = row.state
         return states
 
-    @staticmethod
-    def _record_supplies(session: Session, desk: OrderRound, supplies: dict[tuple[str, str], list[dict]],
+    def _record_supplies(self, session: Session, desk: OrderRound, supplies: dict[tuple[str, str], list[tuple]],
                          assets: dict[str, AssetRef], now: datetime) -> None:
         """Stores the round's supply levels, then lets each supply's history decide on a shipment."""
         rows = [row for readings in supplies.values() for row in readings]
-        for chunk in _chunks(rows):
-            upsert(session, SupplyReadingRow.__table__, chunk, ["asset_id", "supply", "observe_time"])
+        bulk_upsert(session, SupplyReadingRow.__table__, ["asset_id", "supply", "observe_time", "level_percent"], rows,
+                    ["asset_id", "supply", "observe_time"])
         if not supplies:
             return
-        since = min(row["observe_time"] for row in rows) - SUPPLY_HISTORY
+        # The forecast reads no further back than its window before now: older levels are not fetched.
+        since = max(min(row[2] for row in rows) - SUPPLY_HISTORY, now - self._orders.forecast.window)
         histories: dict[tuple[str, str], list[LevelReading]] = defaultdict(list)
         for chunk in _chunks(sorted({asset_id for asset_id, _ in supplies})):
             for row in session.scalars(select(SupplyReadingRow).where(
@@ -453,7 +450,7 @@ class EventProcessor:
                     .order_by(SupplyReadingRow.observe_time)):
                 histories[(row.asset_id, row.supply)].append(LevelReading(row.observe_time, row.level_percent))
         for asset_id, supply in sorted(supplies):
-            cutoff = min(r["observe_time"] for r in supplies[(asset_id, supply)]) - SUPPLY_HISTORY
+            cutoff = min(r[2] for r in supplies[(asset_id, supply)]) - SUPPLY_HISTORY
             history = [reading for reading in histories[(asset_id, supply)] if reading.at >= cutoff]
             desk.supply_levels(assets[asset_id], supply, history, now)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
@@ -139,6 +140,25 @@ def test_page_counter_reaches_the_fleet_service_as_a_meter_reading(devices):
         if not readings:
             time.sleep(0.1)  # the forwarder runs after the commit, in the background
     assert [(r.register, r.value) for r in readings] == [("total_impressions", "123456")]
+
+
+def test_a_falling_supply_level_ships_its_replacement_once_before_it_runs_empty(devices):
+    printer = devices.asset()
+    today = datetime.now(UTC).replace(microsecond=0)
+
+    def level(days_ago: int, percent: int) -> dpb.DiagnosticEvent:
+        return devices.event(printer, today - timedelta(days=days_ago), printer_supply=dpb.SnmpRow(columns={
+            "prtMarkerSuppliesIndex": "1", "prtMarkerSuppliesType": "3", "prtMarkerSuppliesMaxCapacity": "100",
+            "prtMarkerSuppliesLevel": str(percent)}))
+
+    # Toner used up at 7 % a day, 32 % left yesterday: empty in less than lead time plus safety days,
+    # though no reading is low enough for a low-supply alarm yet.
+    assert devices.ingest(*(level(days_ago, 25 + 7 * days_ago) for days_ago in range(10, 0, -1))).accepted_count == 10
+    shipments = devices.stub.ListShipments(pb.ListShipmentsRequest(asset=printer)).shipments
+    assert [(s.supply, s.state) for s in shipments] == [("1.1", res.SHIPMENT_STATE_OPEN)]
+    assert "empty in" in shipments[0].reason
+    devices.ingest(level(0, 25))
+    assert len(devices.stub.ListShipments(pb.ListShipmentsRequest(asset=printer)).shipments) == 1
 
 
 def test_a_burst_of_the_same_fault_from_concurrent_callers_opens_one_work_order(devices):

@@ -1,0 +1,77 @@
+"""Bulk writes (COPY on PostgreSQL, executemany on SQLite) store what a row-by-row upsert would."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import JSON, Float, String, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from services.runtime.db import Database, UtcDateTime, bulk_insert, bulk_upsert, new_metadata
+
+
+class _Base(DeclarativeBase):
+    metadata = new_metadata()
+
+
+class Reading(_Base):
+    __tablename__ = "readings"
+    device: Mapped[str] = mapped_column(String(40), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    level: Mapped[float] = mapped_column(Float)
+    state: Mapped[dict] = mapped_column(JSON, default=dict)
+    note: Mapped[str] = mapped_column(String(40), default="none")
+
+
+COLUMNS = ["device", "at", "level", "state"]
+KEY = ["device", "at"]
+T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+@pytest.fixture
+def database(new_database_url):
+    database = Database(new_database_url("bulk"))
+    _Base.metadata.create_all(database.engine)
+    yield database
+    database.dispose()
+
+
+def stored(database: Database) -> list[tuple]:
+    with database.unit_of_work() as session:
+        return [tuple(row) for row in session.execute(
+            select(Reading.device, Reading.at, Reading.level, Reading.state, Reading.note).order_by(Reading.device, Reading.at))]
+
+
+def test_upsert_updates_existing_rows_and_the_last_row_of_a_key_wins(database):
+    with database.unit_of_work() as session:
+        bulk_upsert(session, Reading.__table__, COLUMNS, [("a", T0, 10.0, {"seen": [1]}), ("b", T0, 20.0, {})], KEY)
+    with database.unit_of_work() as session:
+        bulk_upsert(session, Reading.__table__, COLUMNS, [
+            ("a", T0, 11.0, {"seen": [1, 2]}), ("a", T0 + timedelta(seconds=1), 30.0, {}),
+            ("a", T0, 12.0, {"seen": [3]})], KEY)
+        # A second call in the same transaction starts from an empty staging table.
+        bulk_upsert(session, Reading.__table__, COLUMNS, [("c", T0, 40.0, {"x": "y"})], KEY)
+    assert stored(database) == [
+        ("a", T0, 12.0, {"seen": [3]}, "none"),
+        ("a", T0 + timedelta(seconds=1), 30.0, {}, "none"),
+        ("b", T0, 20.0, {}, "none"),
+        ("c", T0, 40.0, {"x": "y"}, "none"),
+    ]
+
+
+def test_a_failed_transaction_leaves_nothing_of_its_bulk_writes(database):
+    with pytest.raises(RuntimeError), database.unit_of_work() as session:
+        bulk_upsert(session, Reading.__table__, COLUMNS, [("a", T0, 10.0, {})], KEY)
+        bulk_insert(session, Reading.__table__, COLUMNS, [("b", T0, 20.0, {})])
+        raise RuntimeError("the rest of the unit of work failed")
+    assert stored(database) == []
+    with database.unit_of_work() as session:  # and the next transaction on the connection starts clean
+        bulk_upsert(session, Reading.__table__, COLUMNS, [("c", T0, 30.0, {})], KEY)
+    assert stored(database) == [("c", T0, 30.0, {}, "none")]
+
+
+def test_insert_fills_the_other_columns_with_their_defaults(database):
+    with database.unit_of_work() as session:
+        bulk_insert(session, Reading.__table__, ["device", "at", "level"], [("a", T0, 1.5)])
+    assert stored(database) == [("a", T0, 1.5, {}, "none")]
