@@ -150,10 +150,18 @@ def pending(engine: sqlalchemy.Engine) -> int:
         return connection.exec_driver_sql("SELECT count(*) FROM diagnostic_events WHERE status = 'pending'").scalar()
 
 
+def any_pending(engine: sqlalchemy.Engine) -> bool:
+    """Cheaper than `pending` while events wait: polling with a count cost about 40 ms of the
+    database's CPU per poll at 200k events, charged to the processing being measured."""
+    with engine.connect() as connection:
+        return connection.exec_driver_sql(
+            "SELECT EXISTS (SELECT FROM diagnostic_events WHERE status = 'pending')").scalar()
+
+
 def wait_drained(engine: sqlalchemy.Engine, limit_seconds: float) -> float:
     """Seconds until no event is pending (polled every 0.2 s)."""
     started = time.perf_counter()
-    while pending(engine) and time.perf_counter() - started < limit_seconds:
+    while any_pending(engine) and time.perf_counter() - started < limit_seconds:
         time.sleep(0.2)
     return time.perf_counter() - started
 
@@ -288,16 +296,17 @@ def main() -> None:
             if args.profile:
                 drain_seconds = profiled_drain(maintenance_url, fleet_address)
             else:
-                databases = [sqlalchemy.make_url(maintenance_url).database]
+                # The fleet service's share too: page counters become its meter readings.
+                databases = [sqlalchemy.make_url(url).database for url in (maintenance_url, fleet_url)]
                 with service_process("maintenance", maintenance_url, label="worker", fleet=fleet_address):
                     before = cpu_seconds(databases)
                     drain_seconds = wait_drained(engine, 3600)
                     cpu = {name: used - before.get(name, 0.0) for name, used in cpu_seconds(databases).items()
-                           if name in ("services.maintenance.main", "postgresql")}
+                           if name in ("services.maintenance.main", "services.fleet.main", "postgresql")}
             # CPU seconds barely move when other work shares the cores; wall-clock events/s do.
             note({"phase": "process backlog (1 worker)", "events": backlog, "seconds": round(drain_seconds, 2),
                   "events_per_second": round(backlog / drain_seconds),
-                  **{f"cpu_s_{'postgresql' if name == 'postgresql' else 'maintenance'}": round(used, 1)
+                  **{f"cpu_s_{name.removeprefix('services.').removesuffix('.main')}": round(used, 1)
                      for name, used in cpu.items()},
                   **({"events_per_cpu_second": round(backlog / sum(cpu.values()))} if cpu else {})})
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     true,
     tuple_,
     type_coerce,
@@ -93,9 +94,20 @@ def latest_readings(session: Session, pairs: set[Pair]) -> dict[Pair, StoredRead
 def readings_at(session: Session, keys: set[tuple[str, str, datetime]]) -> dict[tuple[str, str, datetime], Reading]:
     if not keys:
         return {}
-    rows = session.execute(select(MeterReadingRow.asset_id, MeterReadingRow.register, MeterReadingRow.read_time,
-                                  MeterReadingRow.value).where(
-        tuple_(MeterReadingRow.asset_id, MeterReadingRow.register, MeterReadingRow.read_time).in_(list(keys))))
+    columns = (MeterReadingRow.asset_id, MeterReadingRow.register, MeterReadingRow.read_time, MeterReadingRow.value)
+    if _is_postgresql(session):
+        # A join with the keys as arrays finds each by primary key; PostgreSQL plans a long row-value IN
+        # list as a scan of the whole table (seconds for a batch once the table holds a few million rows).
+        ordered = sorted(keys)
+        rows = session.execute(text(
+            "SELECT r.asset_id, r.register, r.read_time, r.value FROM meter_readings AS r"
+            " JOIN unnest(CAST(:asset_ids AS text[]), CAST(:registers AS text[]), CAST(:read_times AS timestamptz[]))"
+            " AS k(asset_id, register, read_time)"
+            " ON r.asset_id = k.asset_id AND r.register = k.register AND r.read_time = k.read_time").columns(*columns),
+            dict(asset_ids=[k[0] for k in ordered], registers=[k[1] for k in ordered],
+                 read_times=[k[2] for k in ordered]))
+    else:
+        rows = session.execute(select(*columns).where(tuple_(*columns[:3]).in_(list(keys))))
     return {(asset_id, register, read_time): Reading(read_time, value) for asset_id, register, read_time, value in rows}
 
 

@@ -261,7 +261,9 @@ class MeterForwarder:
         with self._db.unit_of_work() as session:
             pending = session.execute(select(table.c.id, table.c.asset_id, table.c.register, table.c.value,
                                              table.c.read_time, table.c.source)
-                                      .where(table.c.sent.is_(False)).order_by(table.c.id).limit(limit)).all()
+                                      .where(table.c.sent.is_(False)).order_by(table.c.id).limit(limit)
+                                      # Each replica forwards: they take turns instead of sending the same rows.
+                                      .with_for_update(skip_locked=True)).all()
             if not pending:
                 return 0
             readings = []
