@@ -12,10 +12,11 @@ earlier event ids). Phases, one after the other on this one machine:
    Prometheus' histogram_quantile does).
 2. acknowledgement: the worker is stopped; the bulk stream is acknowledged with 1 caller, then
    with `--callers` callers: durable acknowledged events/s.
-3. processing: the worker starts again and drains the backlog: processed events/s.
+3. processing: the worker (or `--workers` worker replicas) starts again and drains the backlog:
+   processed events/s, and the CPU seconds it took (worker, fleet service and their PostgreSQL backends).
 4. loss: every unique event of the stream stored exactly once, and none left pending.
 
-    .venv/bin/python bench/maintenance_ingest.py [--events 200000] [--assets 1000] [--callers 4]
+    .venv/bin/python bench/maintenance_ingest.py [--events 200000] [--assets 1000] [--callers 4] [--workers 1]
         [--phases acknowledge]  (a subset of steady,acknowledge,process while iterating; the count always runs)
 Prints a table and writes bench/results/maintenance_ingest.json.
 """
@@ -23,6 +24,7 @@ Prints a table and writes bench/results/maintenance_ingest.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import json
 import pstats
@@ -217,6 +219,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--assets", type=int, default=1_000)
     parser.add_argument("--callers", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=1, help="worker replicas draining the backlog side by side")
     parser.add_argument("--steady-rate", type=int, default=500, help="events/s in the latency phase")
     parser.add_argument("--steady-seconds", type=int, default=20)
     parser.add_argument("--phases", default="steady,acknowledge,process",
@@ -240,14 +243,17 @@ def main() -> None:
         stub = pb_grpc.MaintenanceServiceStub(grpc.insecure_channel(address, options=[
             ("grpc.max_send_message_length", 64 << 20), ("grpc.max_receive_message_length", 64 << 20)]))
         # Warm-up: every asset described once (the ingest replica asks the fleet service the first time).
-        warm_up = [make_event(20_000_000 + i, asset, device_class, rng) for i, (asset, device_class) in enumerate(plan)]
+        # Warm-up, steady load and bulk stream are numbered in the order they are sent, so each asset's
+        # page counts rise in time. (The warm-up used to be observed months after the stream: every
+        # later page count was a late reading the fleet service had to restate.)
+        warm_up = [make_event(i, asset, device_class, rng) for i, (asset, device_class) in enumerate(plan)]
         for event in warm_up:
             event.source = "warm-up"
         stub.IngestDiagnostics(dpb.IngestDiagnosticsRequest(events=warm_up, wait_for_processing=True),
                                metadata=METADATA, timeout=600)
 
         # 1. steady load while the worker processes: latency
-        steady, steady_unique = build_stream(plan, args.steady_rate * args.steady_seconds, 10_000_000, rng)
+        steady, steady_unique = build_stream(plan, args.steady_rate * args.steady_seconds, len(plan), rng)
         if "steady" not in args.phases:
             steady, steady_unique = [], 0  # built all the same: the later phases see the same random stream
         else:
@@ -274,7 +280,7 @@ def main() -> None:
                          "newly_routed_events": int(routed)})
 
         # 2. acknowledgement only (no processor running)
-        stream, unique = build_stream(plan, args.events, 0, rng)
+        stream, unique = build_stream(plan, args.events, len(plan) + args.steady_rate * args.steady_seconds, rng)
         if "acknowledge" not in args.phases:
             stream, unique = [], 0
         batches = [stream[i:i + BATCH] for i in range(0, len(stream), BATCH)]
@@ -291,24 +297,28 @@ def main() -> None:
 
         # 3. processing the backlog
         if "process" in args.phases:
-            backlog = pending(engine)
+            backlog = timed = pending(engine)
             cpu: dict[str, float] = {}
             if args.profile:
                 drain_seconds = profiled_drain(maintenance_url, fleet_address)
             else:
                 # The fleet service's share too: page counters become its meter readings.
                 databases = [sqlalchemy.make_url(url).database for url in (maintenance_url, fleet_url)]
-                with service_process("maintenance", maintenance_url, label="worker", fleet=fleet_address):
+                with contextlib.ExitStack() as workers:
+                    for number in range(args.workers):
+                        workers.enter_context(service_process("maintenance", maintenance_url, label=f"worker-{number}",
+                                                              fleet=fleet_address))
                     before = cpu_seconds(databases)
+                    timed = pending(engine)  # the workers started on the backlog as each came up
                     drain_seconds = wait_drained(engine, 3600)
                     cpu = {name: used - before.get(name, 0.0) for name, used in cpu_seconds(databases).items()
                            if name in ("services.maintenance.main", "services.fleet.main", "postgresql")}
             # CPU seconds barely move when other work shares the cores; wall-clock events/s do.
-            note({"phase": "process backlog (1 worker)", "events": backlog, "seconds": round(drain_seconds, 2),
-                  "events_per_second": round(backlog / drain_seconds),
+            note({"phase": f"process backlog ({args.workers} worker{'s' if args.workers > 1 else ''})", "events": backlog,
+                  "timed_events": timed, "seconds": round(drain_seconds, 2), "events_per_second": round(timed / drain_seconds),
                   **{f"cpu_s_{name.removeprefix('services.').removesuffix('.main')}": round(used, 1)
                      for name, used in cpu.items()},
-                  **({"events_per_cpu_second": round(backlog / sum(cpu.values()))} if cpu else {})})
+                  **({"events_per_cpu_second": round(timed / sum(cpu.values()))} if cpu else {})})
 
         # 4. loss: every unique event once, none pending
         with engine.connect() as connection:
