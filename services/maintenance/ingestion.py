@@ -20,12 +20,13 @@ import os
 import threading
 import time
 from collections import Counter as Tally
+from collections import defaultdict
 
 from fleetops.fleet.v1 import fleet_service_pb2_grpc as fleet_grpc
 from fleetops.fleet.v1 import meters_pb2 as fleet_meters
 from fleetops.maintenance.v1 import diagnostics_pb2 as dpb
 from prometheus_client import Counter, Histogram
-from sqlalchemy import bindparam, select, text, tuple_
+from sqlalchemy import select, text, tuple_
 from sqlalchemy.orm import Session
 
 from services.maintenance.asset_directory import AssetDirectory
@@ -283,11 +284,14 @@ class MeterForwarder:
                 readings.append(reading)
             response = self._fleet.call(self._fleet.stub.RecordMeterReadings,
                                         fleet_meters.RecordMeterReadingsRequest(readings=readings), default_timeout=60)
-            # Core, one statement for all rows: an ORM UPDATE per row would also compare each one
-            # with every row the session holds (quadratic in the batch).
-            sent = table.update().where(table.c.id == bindparam("row_id")).values(sent=True, result=bindparam("outcome"))
-            session.execute(sent, [
-                dict(row_id=row.id, outcome=fleet_meters.ReadingOutcome.Name(result.outcome)
-                     + (f": {result.reason}" if result.reason else ""))
-                for row, result in zip(pending, response.results, strict=True)])
+            # One statement per distinct outcome (nearly always one): the ids as a list, in Core (the
+            # ORM would also compare each row with every row the session holds).
+            ids_by_outcome: dict[str, list[int]] = defaultdict(list)
+            for row, result in zip(pending, response.results, strict=True):
+                outcome = fleet_meters.ReadingOutcome.Name(result.outcome) + (f": {result.reason}" if result.reason else "")
+                ids_by_outcome[outcome].append(row.id)
+            for outcome, ids in ids_by_outcome.items():
+                for offset in range(0, len(ids), _CHUNK):
+                    session.execute(table.update().where(table.c.id.in_(ids[offset:offset + _CHUNK]))
+                                    .values(sent=True, result=outcome))
             return len(pending)

@@ -90,7 +90,7 @@ def _chunks(items: list, size: int = _CHUNK):
         yield items[offset:offset + size]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Event:
     order: int  # position in the round, oldest first
     key: tuple[str, str]
@@ -299,18 +299,22 @@ class EventProcessor:
 
     @staticmethod
     def _load(session: Session, asset_ids: list[str]) -> list[_Event]:
+        table = DiagnosticEventRow.__table__
+        order = (table.c.observe_time, table.c.receive_time, table.c.position)
         rows = []
+        connection = session.connection()  # Core rows: the ORM's result layer costs more than the query
         for chunk in _chunks(asset_ids):
-            rows += session.execute(
-                select(DiagnosticEventRow.source, DiagnosticEventRow.source_event_id, DiagnosticEventRow.payload,
-                       DiagnosticEventRow.asset_id, DiagnosticEventRow.kind, DiagnosticEventRow.receive_time,
-                       DiagnosticEventRow.observe_time, DiagnosticEventRow.position, DiagnosticEventRow.awaited)
-                .where(DiagnosticEventRow.status == EventStatus.PENDING, DiagnosticEventRow.asset_id.in_(chunk))
-                .order_by(DiagnosticEventRow.observe_time, DiagnosticEventRow.receive_time,
-                          DiagnosticEventRow.position).limit(ROUND_EVENTS)).all()
-        rows.sort(key=lambda r: (r.observe_time, r.receive_time, r.position))
-        return [_Event(order, (r.source, r.source_event_id), dpb.DiagnosticEvent.FromString(r.payload), r.asset_id,
-                       r.kind, r.receive_time, r.awaited) for order, r in enumerate(rows[:ROUND_EVENTS])]
+            rows += connection.execute(
+                select(table.c.source, table.c.source_event_id, table.c.payload, table.c.asset_id, table.c.kind,
+                       table.c.receive_time, table.c.awaited, *order)
+                .where(table.c.status == EventStatus.PENDING, table.c.asset_id.in_(chunk))
+                .order_by(*order).limit(ROUND_EVENTS)).all()
+        if len(asset_ids) > _CHUNK:  # each chunk came in order: merge them
+            rows.sort(key=lambda r: (r.observe_time, r.receive_time, r.position))
+        parse = dpb.DiagnosticEvent.FromString
+        return [_Event(number, (source, event_id), parse(payload), asset_id, kind, receive_time, awaited)
+                for number, (source, event_id, payload, asset_id, kind, receive_time, awaited, *_)
+                in enumerate(rows[:ROUND_EVENTS])]
 
     @staticmethod
     def _screen(events: list[_Event], assets: dict[str, AssetRef]) -> list[_Event]:
