@@ -14,10 +14,13 @@ earlier event ids). Phases, one after the other on this one machine:
    with `--callers` callers: durable acknowledged events/s.
 3. processing: the worker (or `--workers` worker replicas) starts again and drains the backlog:
    processed events/s, and the CPU seconds it took (worker, fleet service and their PostgreSQL backends).
-4. loss: every unique event of the stream stored exactly once, and none left pending.
+4. sustained: `--workers` worker replicas run while `--sustain-rate` events/s are offered for
+   `--sustain-seconds` through the ingest replica, acknowledgement and processing sharing the two
+   cores: events acknowledged/s, events processed/s in that window, and what was still pending.
+5. loss: every unique event of the stream stored exactly once, and none left pending.
 
     .venv/bin/python bench/maintenance_ingest.py [--events 200000] [--assets 1000] [--callers 4] [--workers 1]
-        [--phases acknowledge]  (a subset of steady,acknowledge,process while iterating; the count always runs)
+        [--phases acknowledge]  (a subset of steady,acknowledge,process,sustain while iterating; the count always runs)
 Prints a table and writes bench/results/maintenance_ingest.json.
 """
 
@@ -188,6 +191,33 @@ def acknowledge(stub, batches: list[list[dpb.DiagnosticEvent]], callers: int) ->
     return time.perf_counter() - started, totals, latencies
 
 
+def offer(stub, engine: sqlalchemy.Engine, events: list[dpb.DiagnosticEvent], rate: int,
+          callers: int) -> tuple[dict, dict, list[float], int]:
+    """Sends the events in batches at `rate` events/s (a batch is not sent before its time; late
+    batches go at once) with `callers` concurrent callers; the window's timings, outcome totals,
+    per-batch latency, and the events still pending when the last batch was acknowledged."""
+    totals = {"accepted": 0, "duplicate": 0, "conflict": 0, "rejected": 0}
+    latencies: list[float] = []
+    lock = threading.Lock()
+    started = time.perf_counter()
+
+    def send(number: int) -> None:
+        time.sleep(max(0.0, started + number * BATCH / rate - time.perf_counter()))
+        t0 = time.perf_counter()
+        response = stub.IngestDiagnostics(dpb.IngestDiagnosticsRequest(events=events[number * BATCH:(number + 1) * BATCH]),
+                                          metadata=METADATA, timeout=600)
+        with lock:
+            latencies.append(time.perf_counter() - t0)
+            for key in totals:
+                totals[key] += getattr(response, f"{key}_count")
+
+    with ThreadPoolExecutor(callers) as pool:
+        list(pool.map(send, range((len(events) + BATCH - 1) // BATCH)))
+    acknowledged_in = time.perf_counter() - started
+    left = pending(engine)
+    return {"seconds": time.perf_counter() - started, "acknowledged_in": acknowledged_in}, totals, latencies, left
+
+
 def profiled_drain(maintenance_url: str, fleet_address: str) -> float:
     """Drains the backlog with an event processor in this process, under cProfile; seconds taken."""
     from services.maintenance.asset_directory import AssetDirectory
@@ -222,7 +252,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="worker replicas draining the backlog side by side")
     parser.add_argument("--steady-rate", type=int, default=500, help="events/s in the latency phase")
     parser.add_argument("--steady-seconds", type=int, default=20)
-    parser.add_argument("--phases", default="steady,acknowledge,process",
+    parser.add_argument("--sustain-rate", type=int, default=20_000, help="events/s offered in the sustained phase")
+    parser.add_argument("--sustain-seconds", type=int, default=30)
+    parser.add_argument("--phases", default="steady,acknowledge,process,sustain",
                         type=lambda value: set(value.split(",")), help="the phases to run, comma separated")
     parser.add_argument("--profile", action="store_true",
                         help="drain the backlog in this process under cProfile and print where the time goes")
@@ -320,7 +352,29 @@ def main() -> None:
                      for name, used in cpu.items()},
                   **({"events_per_cpu_second": round(timed / sum(cpu.values()))} if cpu else {})})
 
-        # 4. loss: every unique event once, none pending
+        # 4. sustained: load offered at a set rate while the workers process, all on this machine
+        sustain, sustain_unique = build_stream(plan, args.sustain_rate * args.sustain_seconds,
+                                               len(plan) + args.steady_rate * args.steady_seconds + args.events, rng)
+        if "sustain" not in args.phases:
+            sustain, sustain_unique = [], 0
+        else:
+            with contextlib.ExitStack() as workers:
+                for number in range(args.workers):
+                    workers.enter_context(service_process("maintenance", maintenance_url, label=f"worker-{number}",
+                                                          fleet=fleet_address))
+                wait_drained(engine, 3600)
+                offered, counted, latencies, left = offer(stub, engine, sustain, args.sustain_rate, args.callers)
+                drained = wait_drained(engine, 3600)
+            window = offered["seconds"]
+            note({"phase": f"sustained offer ({args.workers} worker{'s' if args.workers > 1 else ''})",
+                  "callers": args.callers, "events": len(sustain), "offered_per_second": args.sustain_rate,
+                  "seconds": round(window, 2), "acknowledged_per_second": round(len(sustain) / offered["acknowledged_in"]),
+                  "processed_per_second": round((counted["accepted"] - left) / window), "pending_at_end": left,
+                  "drained_after_s": round(drained, 1), "batch_p50_s": round(percentile(latencies, 0.5), 3),
+                  "batch_p99_s": round(percentile(latencies, 0.99), 3), **counted})
+            totals = {k: totals[k] + counted[k] for k in totals}
+
+        # 5. loss: every unique event once, none pending
         with engine.connect() as connection:
             stored = connection.exec_driver_sql(
                 "SELECT count(*) FROM diagnostic_events WHERE source = 'bench'").scalar()
@@ -334,8 +388,8 @@ def main() -> None:
                 " WHERE o.state NOT IN ('completed', 'cancelled') GROUP BY o.asset_id, f.family"
                 " HAVING count(*) > 1) AS doubled").scalar()
         engine.dispose()
-    expected = steady_unique + unique
-    note({"phase": "count", "events": len(steady) + len(stream), "unique": expected, "stored": stored,
+    expected = steady_unique + unique + sustain_unique
+    note({"phase": "count", "events": len(steady) + len(stream) + len(sustain), "unique": expected, "stored": stored,
                  "lost_or_doubled": stored - expected, **totals, "status": by_status, "work_orders": orders,
                  "open_orders_doubled_per_asset_and_family": doubled_orders})
     report("maintenance_ingest", rows)
