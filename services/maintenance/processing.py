@@ -301,15 +301,16 @@ class EventProcessor:
     def _load(session: Session, asset_ids: list[str]) -> list[_Event]:
         table = DiagnosticEventRow.__table__
         order = (table.c.observe_time, table.c.receive_time, table.c.position)
+        merged = len(asset_ids) > _CHUNK  # each chunk comes in order; several are merged by their order
         rows = []
         connection = session.connection()  # Core rows: the ORM's result layer costs more than the query
         for chunk in _chunks(asset_ids):
             rows += connection.execute(
                 select(table.c.source, table.c.source_event_id, table.c.payload, table.c.asset_id, table.c.kind,
-                       table.c.receive_time, table.c.awaited, *order)
+                       table.c.receive_time, table.c.awaited, *(order if merged else ()))
                 .where(table.c.status == EventStatus.PENDING, table.c.asset_id.in_(chunk))
                 .order_by(*order).limit(ROUND_EVENTS)).all()
-        if len(asset_ids) > _CHUNK:  # each chunk came in order: merge them
+        if merged:
             rows.sort(key=lambda r: (r.observe_time, r.receive_time, r.position))
         parse = dpb.DiagnosticEvent.FromString
         return [_Event(number, (source, event_id), parse(payload), asset_id, kind, receive_time, awaited)
