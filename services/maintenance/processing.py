@@ -52,6 +52,7 @@ from services.maintenance.store_ingest import (
     AlarmRow,
     DeviceStateRow,
     DiagnosticEventRow,
+    IS_PENDING,
     EventStatus,
     MeterOutboxRow,
     SupplyReadingRow,
@@ -293,7 +294,7 @@ class EventProcessor:
     @staticmethod
     def _pending_assets(session: Session) -> list[str]:
         return list(session.scalars(
-            select(DiagnosticEventRow.asset_id).where(DiagnosticEventRow.status == EventStatus.PENDING)
+            select(DiagnosticEventRow.asset_id).where(IS_PENDING)
             .group_by(DiagnosticEventRow.asset_id).order_by(func.min(DiagnosticEventRow.receive_time))
             .limit(ROUND_CANDIDATES)))
 
@@ -308,7 +309,7 @@ class EventProcessor:
             rows += connection.execute(
                 select(table.c.source, table.c.source_event_id, table.c.payload, table.c.asset_id, table.c.kind,
                        table.c.receive_time, table.c.awaited, *(order if merged else ()))
-                .where(table.c.status == EventStatus.PENDING, table.c.asset_id.in_(chunk))
+                .where(IS_PENDING, table.c.asset_id.in_(chunk))
                 .order_by(*order).limit(ROUND_EVENTS)).all()
         if merged:
             rows.sort(key=lambda r: (r.observe_time, r.receive_time, r.position))
@@ -479,7 +480,7 @@ class BacklogGauges(Collector):
             with self._database.unit_of_work() as session:
                 count, oldest = session.execute(
                     select(func.count(), func.min(DiagnosticEventRow.receive_time))
-                    .where(DiagnosticEventRow.status == EventStatus.PENDING)).one()
+                    .where(IS_PENDING)).one()
         except Exception:  # a scrape must not fail because the database is briefly away
             log.warning("could not measure the ingestion backlog for /metrics", exc_info=True)
             return
