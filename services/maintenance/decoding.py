@@ -40,25 +40,21 @@ def state_kind(kind: str) -> str | None:
     return {"printer_alert_walk": PRINTER_ALERTS, "j1939_message": J1939_DM1, "j1939_frames": J1939_DM1}.get(kind)
 
 
-def _columns(row: dpb.SnmpRow) -> dict[str, str]:
-    return dict(row.columns)
-
-
 def decode(event: dpb.DiagnosticEvent, asset: str, states: dict[str, dict], registries: RegistrySet) -> Decoded:
     """Decodes one event; `states` (by state kind) is read and updated in place."""
     kind = payload_kind(event)
     if kind == "printer_alert":
-        return Decoded([decode_alert_row(asset, _columns(event.printer_alert))])
+        return Decoded([decode_alert_row(asset, event.printer_alert.columns)])
     if kind == "printer_alert_walk":
-        walk = [decode_alert_row(asset, _columns(row)) for row in event.printer_alert_walk.rows]
+        walk = [decode_alert_row(asset, row.columns) for row in event.printer_alert_walk.rows]
         table = PrinterAlertTable(from_json(tuple[PrinterAlert, ...], states.get(PRINTER_ALERTS, {}).get("active", [])))
         change = table.update(walk)
         states[PRINTER_ALERTS] = {"active": to_json(table.active)}
         return Decoded([*change.removed, *change.raised])
     if kind == "printer_supply":
-        return Decoded([decode_supply_row(asset, _columns(event.printer_supply))])
+        return Decoded([decode_supply_row(asset, event.printer_supply.columns)])
     if kind == "printer_marker":
-        return Decoded([decode_marker_row(asset, _columns(event.printer_marker))])
+        return Decoded([decode_marker_row(asset, event.printer_marker.columns)])
     if kind == "j1939_message":
         message = event.j1939_message
         return _dm(asset, [(message.pgn, message.source_address, message.data)], states)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from enum import IntEnum
+from functools import lru_cache
 from typing import TypeVar
 
 from services.maintenance.domain.diagnostics.errors import MalformedDiagnostic
@@ -142,6 +143,8 @@ class MarkerCounterUnit(IntEnum):
 
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _LABELLED_NUMBER = re.compile(r"^\s*\w*\s*\(\s*(-?\d+)\s*\)\s*$")
+_DECIMAL = re.compile(r"-?\d+")
+_BARE_LABEL = re.compile(r"\s*[A-Za-z]\w*\s*")
 
 Code = TypeVar("Code", bound=IntEnum)
 
@@ -152,28 +155,38 @@ def mib_label_to_member_name(label: str) -> str:
 
 def wire_integer(raw: object, column: str) -> int:
     """An SNMP INTEGER as a poller reports it: 3, "3" or "critical(3)"."""
-    if isinstance(raw, bool):
-        raise MalformedDiagnostic(f"{column} must be an integer, not {raw!r}")
-    if isinstance(raw, int):
-        return raw
-    if isinstance(raw, str):
+    if isinstance(raw, str):  # the usual case: SNMP maps carry text
         text = raw.strip()
-        if re.fullmatch(r"-?\d+", text):
+        if _DECIMAL.fullmatch(text):
             return int(text)
         labelled = _LABELLED_NUMBER.match(text)
         if labelled:
             return int(labelled.group(1))
+    elif isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
     raise MalformedDiagnostic(f"{column} must be an integer, not {raw!r}")
 
 
 def wire_enum(raw: object, enum: type[Code], column: str) -> Code:
     """An enumerated column given as its number, "label(number)" or the bare MIB label."""
-    if isinstance(raw, str) and re.fullmatch(r"\s*[A-Za-z]\w*\s*", raw):
+    if isinstance(raw, str):
+        return _enum_from_text(raw, enum, column)
+    return _enum_member(wire_integer(raw, column), enum, column)
+
+
+# Pollers spell the few values of an enumerated column the same way every time; the bound keeps
+# odd input from growing the cache. Rejections raise, so they are not cached.
+@lru_cache(maxsize=4096)
+def _enum_from_text(raw: str, enum: type[Code], column: str) -> Code:
+    if _BARE_LABEL.fullmatch(raw):
         try:
             return enum[mib_label_to_member_name(raw.strip())]
         except KeyError:
             raise MalformedDiagnostic(f"{column} {raw!r} is not a {enum.__name__} label") from None
-    number = wire_integer(raw, column)
+    return _enum_member(wire_integer(raw, column), enum, column)
+
+
+def _enum_member(number: int, enum: type[Code], column: str) -> Code:
     try:
         return enum(number)
     except ValueError:
