@@ -96,7 +96,8 @@ class _Dm1State(dict):
 
 def _dm(asset: str, messages: list[tuple[int, int, bytes]], states: dict[str, dict]) -> Decoded:
     stored = states.get(J1939_DM1, {})
-    active = stored.active if isinstance(stored, _Dm1State) else {
+    made_this_round = isinstance(stored, _Dm1State)
+    active = stored.active if made_this_round else {
         int(source): from_json(tuple[Dtc, ...], dtcs) for source, dtcs in stored.items()}
     tracker = Dm1Tracker(active)
     items: list[DecodedEvent] = []
@@ -109,6 +110,9 @@ def _dm(asset: str, messages: list[tuple[int, int, bytes]], states: dict[str, di
             items += [*change.cleared, *change.activated]
     if seen_sources:
         now_active = {**active, **{s: tracker.active(s) for s in seen_sources}}
+        # A DM1 mostly repeats its source's DTCs, and then the JSON this round made for them
+        # stands; JSON read from the database is written afresh, as it may be in an older form.
+        changed = [s for s in seen_sources if not made_this_round or now_active[s] != active.get(s)]
         states[J1939_DM1] = _Dm1State(
-            {**stored, **{str(s): to_json(now_active[s]) for s in seen_sources}}, now_active)
+            {**stored, **{str(s): to_json(now_active[s]) for s in changed}}, now_active)
     return Decoded(items)

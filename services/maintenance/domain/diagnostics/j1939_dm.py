@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum, IntEnum
+from functools import lru_cache
 
 from services.maintenance.domain.diagnostics.errors import MalformedDiagnostic
 from services.maintenance.domain.diagnostics.j1939 import J1939Message
@@ -27,6 +28,9 @@ _EMPTY_DTC_PATTERNS = (b"\x00\x00\x00\x00", b"\xff\xff\xff\xff")
 class DmKind(Enum):
     DM1 = PGN_DM1
     DM2 = PGN_DM2
+
+
+_DM_KINDS = {kind.value: kind for kind in DmKind}
 
 
 class LampStatus(IntEnum):
@@ -95,30 +99,21 @@ class DiagnosticMessage:
 def decode_dm(
     asset: str, pgn: int, source_address: int, payload: bytes, timestamp_us: int | None = None
 ) -> DiagnosticMessage:
-    try:
-        kind = DmKind(pgn)
-    except ValueError:
-        raise MalformedDiagnostic(
-            f"PGN {pgn} is neither DM1 ({PGN_DM1}) nor DM2 ({PGN_DM2})"
-        ) from None
+    kind = _DM_KINDS.get(pgn)
+    if kind is None:
+        raise MalformedDiagnostic(f"PGN {pgn} is neither DM1 ({PGN_DM1}) nor DM2 ({PGN_DM2})")
     if not 0 <= source_address <= 0xFF:
         raise MalformedDiagnostic(f"source address {source_address} is not one byte")
     if len(payload) < _LAMP_BYTES + _DTC_BYTES:
         raise MalformedDiagnostic(f"{kind.name} payload has {len(payload)} bytes, fewer than 6")
-    status_byte, flash_byte = payload[0], payload[1]
-    lamps = Lamps(
-        *(
-            Lamp(LampStatus((status_byte >> shift) & 0b11), LampFlash((flash_byte >> shift) & 0b11))
-            for shift in _LAMP_SHIFTS
-        )
-    )
+    lamps = _lamps(payload[0], payload[1])
     # Bytes after the last whole DTC are single-frame padding.
     dtc_count = (len(payload) - _LAMP_BYTES) // _DTC_BYTES
-    dtcs = tuple(
-        _decode_dtc(payload[start : start + _DTC_BYTES])
+    dtc_fields = (
+        payload[start : start + _DTC_BYTES]
         for start in range(_LAMP_BYTES, _LAMP_BYTES + dtc_count * _DTC_BYTES, _DTC_BYTES)
-        if payload[start : start + _DTC_BYTES] not in _EMPTY_DTC_PATTERNS
     )
+    dtcs = tuple(_decode_dtc(raw) for raw in dtc_fields if raw not in _EMPTY_DTC_PATTERNS)
     return DiagnosticMessage(asset, kind, source_address, lamps, dtcs, timestamp_us)
 
 
@@ -126,6 +121,19 @@ def decode_dm_message(asset: str, message: J1939Message) -> DiagnosticMessage:
     return decode_dm(asset, message.pgn, message.source_address, message.data, message.timestamp_us)
 
 
+# An ECU repeats its DM1 every second with the same lamps and DTCs, so decoded values are
+# shared (they are frozen); the bounds keep unusual traffic from growing the caches.
+@lru_cache(maxsize=1024)
+def _lamps(status_byte: int, flash_byte: int) -> Lamps:
+    return Lamps(
+        *(
+            Lamp(LampStatus((status_byte >> shift) & 0b11), LampFlash((flash_byte >> shift) & 0b11))
+            for shift in _LAMP_SHIFTS
+        )
+    )
+
+
+@lru_cache(maxsize=4096)
 def _decode_dtc(raw: bytes) -> Dtc:
     occurrence = raw[3] & 0x7F
     return Dtc(
