@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from google.protobuf import field_mask_pb2, timestamp_pb2
 
@@ -90,8 +90,16 @@ def to_timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
     return stamp
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_TIMESTAMP_SECONDS = range(-62_135_596_800, 253_402_300_800)  # 0001-01-01 to 9999-12-31, as Timestamp defines
+
+
 def from_timestamp(stamp: timestamp_pb2.Timestamp) -> datetime:
-    return stamp.ToDatetime(tzinfo=UTC)
+    # The sum ToDatetime computes for a valid stamp, at half its cost (it is paid per ingested event).
+    seconds, nanos = stamp.seconds, stamp.nanos
+    if seconds in _TIMESTAMP_SECONDS and 0 <= nanos < 1_000_000_000:
+        return _EPOCH + timedelta(0, seconds, nanos // 1000)  # days, seconds, microseconds
+    return stamp.ToDatetime(tzinfo=UTC)  # raises its ValueError for an invalid stamp
 
 
 def required_interval(request, start_field: str = "start_time", end_field: str = "end_time") -> tuple[datetime, datetime]:
