@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from pathlib import Path
 
 from services.maintenance.domain.diagnostics.errors import MalformedDiagnostic
@@ -51,11 +52,17 @@ class RegistryMessage:
     maps_to_general_messages: tuple[str, ...]  # "Prefix.MessageKey"
 
     def format(self, args: Sequence[str]) -> str:
-        def substitute(match: re.Match[str]) -> str:
-            position = int(match.group(1))
-            return args[position - 1] if 1 <= position <= len(args) else match.group(0)
+        return _fill_in(self.template, tuple(args))
 
-        return _PLACEHOLDER.sub(substitute, self.template)
+
+# A device repeats an event with the same arguments (the same sensor, the same component).
+@lru_cache(maxsize=4096)
+def _fill_in(template: str, args: tuple[str, ...]) -> str:
+    def substitute(match: re.Match[str]) -> str:
+        position = int(match.group(1))
+        return args[position - 1] if 1 <= position <= len(args) else match.group(0)
+
+    return _PLACEHOLDER.sub(substitute, template)
 
 
 @dataclass(frozen=True)
@@ -75,10 +82,23 @@ class MessageIdParts:
 
 
 def parse_message_id(message_id: object) -> MessageIdParts:
-    if not isinstance(message_id, str) or not MESSAGE_ID_PATTERN.match(message_id):
-        raise MalformedDiagnostic(f"MessageId {message_id!r} is not Prefix.Major.Minor.MessageKey")
+    if not isinstance(message_id, str):
+        raise _malformed_message_id(message_id)
+    return _parse_message_id_text(message_id)
+
+
+# Every event is parsed twice (its record, then the registry look-up), and a fleet's BMCs send
+# few distinct MessageIds; the bound keeps odd input from growing the cache.
+@lru_cache(maxsize=4096)
+def _parse_message_id_text(message_id: str) -> MessageIdParts:
+    if not MESSAGE_ID_PATTERN.match(message_id):
+        raise _malformed_message_id(message_id)
     parts = message_id.split(".")
     return MessageIdParts(message_id, parts[0], int(parts[1]), int(parts[2]), parts[-1])
+
+
+def _malformed_message_id(message_id: object) -> MalformedDiagnostic:
+    return MalformedDiagnostic(f"MessageId {message_id!r} is not Prefix.Major.Minor.MessageKey")
 
 
 class RegistrySet:
