@@ -10,6 +10,7 @@ import dataclasses
 import enum
 import types
 import typing
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
@@ -50,41 +51,49 @@ def _field_names(kind: type) -> tuple[str, ...] | None:
     return tuple(f.name for f in dataclasses.fields(kind)) if dataclasses.is_dataclass(kind) else None
 
 
-@cache
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
 def from_json(kind: Any, data: Any) -> Any:
     """Rebuilds a value of type `kind` (a dataclass, enum, container or scalar type hint)."""
-    if data is None:
-        return None
+    return None if data is None else _reader(kind)(data)
+
+
+@cache
+def _reader(kind: Any) -> Callable[[Any], Any]:
+    """How to rebuild a value (not None) of type `kind`: worked out once per type, as stored alarms
+    are read by the thousand and the type hints cost more to inspect than the values to build."""
     origin = typing.get_origin(kind)
     if origin in (typing.Union, types.UnionType):
         options = [k for k in typing.get_args(kind) if k is not type(None)]
-        return from_json(options[0], data) if len(options) == 1 else data
+        return _reader(options[0]) if len(options) == 1 else _as_is
     if origin in (tuple, frozenset, list, set):
         args = typing.get_args(kind)
         item_kind = args[0] if args else Any
-        items = [from_json(item_kind, v) for v in data]
-        return origin(items)
+        return lambda data: origin([from_json(item_kind, v) for v in data])
     if origin is dict:
         key_kind, value_kind = typing.get_args(kind)
-        return {from_json(key_kind, k): from_json(value_kind, v) for k, v in data.items()}
+        return lambda data: {from_json(key_kind, k): from_json(value_kind, v) for k, v in data.items()}
     if dataclasses.is_dataclass(kind):
-        hints = _hints(kind)
-        return kind(**{f.name: from_json(hints[f.name], data[f.name]) for f in dataclasses.fields(kind)
-                       if f.name in data})
+        hints = typing.get_type_hints(kind)
+        fields = [(f.name, hints[f.name]) for f in dataclasses.fields(kind)]
+        return lambda data: kind(**{name: from_json(hint, data[name])
+                                    for name, hint in fields if name in data})
     if isinstance(kind, type) and issubclass(kind, enum.Enum):
-        return kind(data)
+        return kind
     if kind is datetime:
-        return datetime.fromisoformat(data)
+        return datetime.fromisoformat
     if kind is date:
-        return date.fromisoformat(data)
+        return date.fromisoformat
     if kind is Decimal:
-        return Decimal(data)
+        return Decimal
     if kind is bytes:
-        return bytes.fromhex(data)
-    if kind is int and isinstance(data, str):
-        return int(data)
+        return bytes.fromhex
+    if kind is int:
+        return _int
+    return _as_is
+
+
+def _int(data: Any) -> Any:
+    return int(data) if isinstance(data, str) else data
+
+
+def _as_is(data: Any) -> Any:
     return data
