@@ -328,8 +328,8 @@ def main() -> None:
                          "batch_p99_s": round(percentile(latencies, 0.99), 3), **counted})
 
         # 3. processing the backlog
-        if "process" in args.phases:
-            backlog = timed = pending(engine)
+        backlog = timed = pending(engine)
+        if "process" in args.phases and backlog:
             cpu: dict[str, float] = {}
             if args.profile:
                 drain_seconds = profiled_drain(maintenance_url, fleet_address)
