@@ -60,7 +60,7 @@ from services.maintenance.store_ingest import (
 )
 from services.maintenance.store_orders import WorkOrderRow
 from services.runtime.dataclass_json import from_json, to_json
-from services.runtime.db import Database, bulk_insert, bulk_upsert, utc_now
+from services.runtime.db import Database, bulk_insert, bulk_insert_returning_ids, bulk_upsert, utc_now
 from services.runtime.resources import from_timestamp
 from services.runtime.server import Runtime
 
@@ -158,7 +158,7 @@ class _AlarmBook:
         return entry
 
     def save(self, session: Session) -> None:
-        """Writes the changed episodes in two statements (inserts with their new ids returned, updates)."""
+        """Writes the changed episodes: the new ones in bulk (their ids drawn first), then the updates."""
         table = AlarmRow.__table__
         entries = [*self._replaced, *(e for e in self.latest.values() if e.changed)]
         values = [dict(state=e.alarm.state.value, severity=e.alarm.peak_severity.name.lower(),
@@ -167,12 +167,11 @@ class _AlarmBook:
         new = [(entry, row) for entry, row in zip(entries, values, strict=True) if entry.id is None]
         updates = [dict(row, row_id=entry.id) for entry, row in zip(entries, values, strict=True)
                    if entry.id is not None]
-        if new:
-            ids = session.scalars(table.insert().returning(table.c.id, sort_by_parameter_order=True), [
-                dict(row, asset_id=entry.alarm.asset.split("/", 1)[1], fault_key=entry.alarm.fault_key, version=1)
-                for entry, row in new]).all()
-            for (entry, _), row_id in zip(new, ids, strict=True):
-                entry.id = row_id
+        columns = ["asset_id", "fault_key", "version", *values[0]] if values else []
+        ids = bulk_insert_returning_ids(session, table, columns, [
+            (entry.alarm.asset.split("/", 1)[1], entry.alarm.fault_key, 1, *row.values()) for entry, row in new])
+        for (entry, _), row_id in zip(new, ids, strict=True):
+            entry.id = row_id
         if updates:
             session.execute(table.update().where(table.c.id == bindparam("row_id"))
                             .values(version=table.c.version + 1), updates)

@@ -3,6 +3,7 @@ state the decoders need between events, alarms, supply history and meter reading
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -194,14 +195,18 @@ def mark_processed(session: Session, keys: list[tuple[str, str]], when: datetime
     as arrays, which uses the primary key; a long row-value IN list does not)."""
     table = DiagnosticEventRow.__table__
     if session.get_bind().dialect.name == "postgresql":
-        for offset in range(0, len(keys), 10 * _CHUNK):
-            chunk = keys[offset:offset + 10 * _CHUNK]
-            session.execute(text(
-                "UPDATE diagnostic_events AS e SET status = :status, process_time = :when"
-                " FROM unnest(CAST(:sources AS text[]), CAST(:event_ids AS text[])) AS k(source, source_event_id)"
-                " WHERE e.source = k.source AND e.source_event_id = k.source_event_id"),
-                dict(status=EventStatus.PROCESSED.value, when=when, sources=[k[0] for k in chunk],
-                     event_ids=[k[1] for k in chunk]))
+        # By source (a round's events mostly share a few): one array of ids each, not a source per id.
+        ids_by_source: dict[str, list[str]] = defaultdict(list)
+        for source, event_id in keys:
+            ids_by_source[source].append(event_id)
+        for source, ids in sorted(ids_by_source.items()):
+            for offset in range(0, len(ids), 10 * _CHUNK):
+                session.execute(text(
+                    "UPDATE diagnostic_events AS e SET status = :status, process_time = :when"
+                    " FROM unnest(CAST(:event_ids AS text[])) AS k(source_event_id)"
+                    " WHERE e.source = :source AND e.source_event_id = k.source_event_id"),
+                    dict(status=EventStatus.PROCESSED.value, when=when, source=source,
+                         event_ids=ids[offset:offset + 10 * _CHUNK]))
         return
     for offset in range(0, len(keys), _CHUNK):
         session.execute(table.update().where(tuple_(table.c.source, table.c.source_event_id)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import BigInteger, DateTime, Engine, MetaData, Table, create_engine, event
+from sqlalchemy import BigInteger, DateTime, Engine, MetaData, Table, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -165,6 +165,22 @@ def bulk_insert(session: Session, table: Table, columns: Sequence[str], rows: Se
         return
     with driver_connection(session) as driver, driver.cursor() as cursor:
         _copy(session, cursor, table, table.name, columns, rows)
+
+
+def bulk_insert_returning_ids(session: Session, table: Table, columns: Sequence[str], rows: Sequence[Sequence]) -> list[int]:
+    """`bulk_insert` for a table with an integer key drawn from a sequence: the rows' new keys, in row
+    order. On PostgreSQL the keys are drawn in one query and the rows go by COPY; elsewhere, one
+    INSERT ... RETURNING."""
+    if not rows:
+        return []
+    [key] = table.primary_key.columns
+    if session.get_bind().dialect.name != "postgresql":
+        return list(session.scalars(table.insert().returning(key, sort_by_parameter_order=True),
+                                    [dict(zip(columns, row, strict=True)) for row in rows]))
+    ids = list(session.scalars(text("SELECT nextval(pg_get_serial_sequence(:table, :column)) FROM generate_series(1, :count)"),
+                               {"table": table.name, "column": key.name, "count": len(rows)}))
+    bulk_insert(session, table, [key.name, *columns], [(row_id, *row) for row_id, row in zip(ids, rows, strict=True)])
+    return ids
 
 
 def bulk_upsert(session: Session, table: Table, columns: Sequence[str], rows: Sequence[Sequence],

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import JSON, Float, String, select
+from sqlalchemy import JSON, Float, Integer, String, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.runtime.db import Database, UtcDateTime, bulk_insert, bulk_upsert, new_metadata
+from services.runtime.db import Database, UtcDateTime, bulk_insert, bulk_insert_returning_ids, bulk_upsert, new_metadata
 
 
 class _Base(DeclarativeBase):
@@ -22,6 +22,13 @@ class Reading(_Base):
     level: Mapped[float] = mapped_column(Float)
     state: Mapped[dict] = mapped_column(JSON, default=dict)
     note: Mapped[str] = mapped_column(String(40), default="none")
+
+
+class Remark(_Base):
+    __tablename__ = "remarks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    text: Mapped[str] = mapped_column(String(40))
+    version: Mapped[int] = mapped_column(Integer, default=1)
 
 
 COLUMNS = ["device", "at", "level", "state"]
@@ -75,3 +82,13 @@ def test_insert_fills_the_other_columns_with_their_defaults(database):
     with database.unit_of_work() as session:
         bulk_insert(session, Reading.__table__, ["device", "at", "level"], [("a", T0, 1.5)])
     assert stored(database) == [("a", T0, 1.5, {}, "none")]
+
+
+def test_inserted_rows_get_new_keys_in_row_order(database):
+    with database.unit_of_work() as session:
+        first = bulk_insert_returning_ids(session, Remark.__table__, ["text"], [("a",), ("b",), ("c",)])
+        second = bulk_insert_returning_ids(session, Remark.__table__, ["text"], [("d",)])
+    assert len(set(first + second)) == 4
+    with database.unit_of_work() as session:
+        stored = {row.id: (row.text, row.version) for row in session.scalars(select(Remark))}
+    assert [stored[i] for i in first + second] == [("a", 1), ("b", 1), ("c", 1), ("d", 1)]
