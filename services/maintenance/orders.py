@@ -130,11 +130,11 @@ class OrderDesk:
 
     def _sla_policy(self, session: Session, tier: str | None, kind: WorkOrderKind) -> SlaPolicyRow | None:
         if tier:
-            policy = session.get(SlaPolicyRow, tier)
+            policy = _policy(session, tier)
             if policy is None:
                 raise InvalidArgument.field("work_order.sla_tier", f"slaPolicies/{tier} does not exist")
             return policy
-        return session.get(SlaPolicyRow, DEFAULT_SLA_POLICY) if kind is WorkOrderKind.CORRECTIVE else None
+        return _policy(session, DEFAULT_SLA_POLICY) if kind is WorkOrderKind.CORRECTIVE else None
 
     # --- preventive maintenance -------------------------------------------------------------------
 
@@ -314,6 +314,15 @@ class OrderRound:
             self._open_shipments(asset_id).append(Shipment(shipment.asset, shipment.part, shipment.supply))
             self._parts[(asset_id, shipment.supply)] = shipment.part
         return OrderDesk.ship(self._session, shipments)
+
+
+def _policy(session: Session, tier: str) -> SlaPolicyRow | None:
+    """The tier's policy as this unit of work first read it: a processing round opens many orders,
+    and a tier that does not exist (no default policy, say) would be asked for again each time."""
+    policies = session.info.setdefault("sla_policies", {})
+    if tier not in policies:
+        policies[tier] = session.get(SlaPolicyRow, tier)
+    return policies[tier]
 
 
 def _plan_rows(session: Session, assets: list[AssetRef]) -> list[PreventivePlanRow]:
