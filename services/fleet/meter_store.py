@@ -15,7 +15,6 @@ from sqlalchemy import (
     bindparam,
     column,
     func,
-    insert,
     select,
     text,
     true,
@@ -43,7 +42,7 @@ from services.fleet.store import (
     MeterReadingRow,
     MeterResetRow,
 )
-from services.runtime.db import UtcDateTime, upsert
+from services.runtime.db import UtcDateTime, bulk_insert, upsert
 
 Pair = tuple[str, str]  # (asset id, register)
 _CHUNK = 1000
@@ -139,7 +138,8 @@ def insert_readings(session: Session, rows: list[dict], latest: dict[Pair, Store
     forward (`latest` holds what this batch has made the latest)."""
     if not rows:
         return
-    session.execute(insert(MeterReadingRow), rows)
+    columns = list(rows[0])
+    bulk_insert(session, MeterReadingRow.__table__, columns, [tuple(row[c] for c in columns) for row in rows])
     touched = {(r["asset_id"], r["register"]) for r in rows}
     upsert(session, MeterLatestRow.__table__, [
         dict(asset_id=a, register=g, read_time=latest[(a, g)].reading.read_time, value=latest[(a, g)].reading.value,
