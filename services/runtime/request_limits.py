@@ -206,7 +206,7 @@ class RequestLimits:
         kind = descriptor.type
         if kind == FieldDescriptor.TYPE_MESSAGE:
             special = _WELL_KNOWN.get(descriptor.message_type.full_name)
-            return special[0] if special else self._accepts
+            return special[0] if special else self._compiled_message(descriptor.message_type)
         if kind == FieldDescriptor.TYPE_STRING:
             limit = self.max_chars(descriptor)
             return lambda value: len(value) <= limit and "\x00" not in value
@@ -219,6 +219,54 @@ class RequestLimits:
         if descriptor.name == "page_size":
             return lambda value: page_size_violation(value) is None
         return lambda value: True
+
+    def _compiled_message(self, message_type: Descriptor) -> Callable[[Message], bool]:
+        """The check of a message value: by its serialization when its limits are all sizes (see
+        `_size_limits`), else field by field.
+
+        A string's characters, a bytes field's bytes and a repeated field's items each take at least a
+        byte of the serialization, and a NUL character is a zero byte there: a message no longer than
+        its smallest limit, with no zero byte when it holds text, breaks none. A zero byte also comes
+        from an empty string or a zero in a map entry, so a message failing this is checked field by field."""
+        limits = self._size_limits(message_type, frozenset())
+        if limits is None:
+            return self._accepts
+        bound, holds_text = limits
+        if holds_text:
+            return lambda message: (len(data := message.SerializeToString()) <= bound and b"\0" not in data
+                                    ) or self._accepts(message)
+        return lambda message: message.ByteSize() <= bound or self._accepts(message)
+
+    def _size_limits(self, message_type: Descriptor, enclosing: frozenset[str]) -> tuple[int, bool] | None:
+        """The smallest size limit in this message and the ones it holds, and whether any field is a
+        string; None when some field has a limit that is not a size (enums, floats, timestamps, page
+        sizes, items left to a handler) or when a message holds itself."""
+        if message_type.full_name in enclosing or message_type.full_name in _WELL_KNOWN:
+            return None
+        enclosing |= {message_type.full_name}
+        smallest, holds_text = None, False
+        for descriptor in message_type.fields:
+            kind = descriptor.type
+            if kind == FieldDescriptor.TYPE_STRING:
+                limit, holds_text = self.max_chars(descriptor), True
+            elif kind == FieldDescriptor.TYPE_BYTES:
+                limit = MAX_BYTES
+            elif kind == FieldDescriptor.TYPE_MESSAGE:
+                nested = self._size_limits(descriptor.message_type, enclosing)
+                if nested is None:
+                    return None
+                limit, holds_text = nested[0], holds_text or nested[1]
+            elif kind in _UNLIMITED_INTEGERS and descriptor.name != "page_size":
+                limit = None
+            else:
+                return None
+            if descriptor.is_repeated:
+                if descriptor.full_name in self.items_checked_by_handler:
+                    return None
+                limit = min(limit or MAX_REPEATED, MAX_REPEATED)
+            if limit is not None:
+                smallest = limit if smallest is None else min(smallest, limit)
+        return None if smallest is None else (smallest, holds_text)
 
 
 def string_column_lengths(engine: Engine) -> dict[str, int]:
@@ -252,6 +300,12 @@ def _duration_in_range(duration) -> bool:
     same_sign = duration.seconds == 0 or duration.nanos == 0 or (duration.seconds > 0) == (duration.nanos > 0)
     return abs(duration.seconds) <= _DURATION_SECONDS and abs(duration.nanos) < _NANOS_PER_SECOND and same_sign
 
+
+# Field types whose values have no limit (a repeated field's item count has).
+_UNLIMITED_INTEGERS = frozenset({
+    FieldDescriptor.TYPE_BOOL, FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_UINT32,
+    FieldDescriptor.TYPE_UINT64, FieldDescriptor.TYPE_SINT32, FieldDescriptor.TYPE_SINT64, FieldDescriptor.TYPE_FIXED32,
+    FieldDescriptor.TYPE_FIXED64, FieldDescriptor.TYPE_SFIXED32, FieldDescriptor.TYPE_SFIXED64})
 
 # Full message name -> the check of a whole value of it, and what a value that fails it must be.
 _WELL_KNOWN = {
