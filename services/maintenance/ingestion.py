@@ -14,13 +14,13 @@ accepted and wait; processing discards them if their customer turns out not to c
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import threading
 import time
 from collections import Counter as Tally
 from collections import defaultdict
+from hashlib import blake2b
 
 from fleetops.fleet.v1 import fleet_service_pb2_grpc as fleet_grpc
 from fleetops.fleet.v1 import meters_pb2 as fleet_meters
@@ -59,6 +59,7 @@ O = dpb.IngestOutcome
 # Read once: an enum attribute lookup is not free, and ingestion makes one per event.
 _ACCEPTED, _DUPLICATE, _CONFLICT, _REJECTED = (O.Value(f"INGEST_OUTCOME_{name}")
                                                 for name in ("ACCEPTED", "DUPLICATE", "CONFLICT", "REJECTED"))
+_ASSET_PREFIX_LENGTH = len("assets/")
 _OUTCOME_LABELS = {value: name.removeprefix("INGEST_OUTCOME_").lower() for name, value in O.items()}
 
 
@@ -170,16 +171,18 @@ def _screen(request: dpb.IngestDiagnosticsRequest, results: list[dpb.IngestResul
     candidates: list[NewEvent] = []
     first_of: dict[tuple[str, str], NewEvent] = {}
     asset_problems: dict[str, str] = {}  # a batch names each asset many times: judged once
+    item_violations = limits.item_violations
     for index, message in enumerate(request.events):
         kind = payload_kind(message)
         kinds.append(kind)
-        problem = _problem(message, kind, limits.item_violations(message, f"events[{index}]"), asset_problems)
+        key = (message.source, message.source_event_id)
+        asset = message.asset
+        problem = _problem(message, kind, key, asset, item_violations(message, f"events[{index}]"), asset_problems)
         if problem:
             _reject(results[index], problem)
             continue
         payload = message.SerializeToString(deterministic=True)
-        fingerprint = hashlib.blake2b(payload, digest_size=16).hexdigest()
-        key = (message.source, message.source_event_id)
+        fingerprint = blake2b(payload, digest_size=16).hexdigest()
         first = first_of.get(key)
         if first is not None:
             if first.fingerprint == fingerprint:
@@ -188,25 +191,25 @@ def _screen(request: dpb.IngestDiagnosticsRequest, results: list[dpb.IngestResul
                 results[index].outcome = _CONFLICT
                 results[index].reason = f"event {key[1]!r} of {key[0]!r} appears earlier in this batch with other content"
             continue
-        first_of[key] = candidate = NewEvent(index, key, message.asset[len("assets/"):], kind, message.observe_time,
+        first_of[key] = candidate = NewEvent(index, key, asset[_ASSET_PREFIX_LENGTH:], kind, message.observe_time,
                                              payload, fingerprint)
         candidates.append(candidate)
     return candidates
 
 
-def _problem(message: dpb.DiagnosticEvent, kind: str | None, violations: list[FieldViolation],
-             asset_problems: dict[str, str]) -> str:
+def _problem(message: dpb.DiagnosticEvent, kind: str | None, key: tuple[str, str], asset: str,
+             violations: list[FieldViolation], asset_problems: dict[str, str]) -> str:
     if violations:
         return "; ".join(f"{violation.field}: {violation.description}" for violation in violations)
-    for name in ("source", "source_event_id"):
-        value = getattr(message, name)
-        if not value:
-            return f"{name} is required"
-        if len(value) > MAX_ID_LENGTH:
-            return f"{name} is longer than {MAX_ID_LENGTH} characters"
-    asset_problem = asset_problems.get(message.asset)
+    if not 0 < len(key[0]) <= MAX_ID_LENGTH or not 0 < len(key[1]) <= MAX_ID_LENGTH:  # which one, and why
+        for name, value in zip(("source", "source_event_id"), key, strict=True):
+            if not value:
+                return f"{name} is required"
+            if len(value) > MAX_ID_LENGTH:
+                return f"{name} is longer than {MAX_ID_LENGTH} characters"
+    asset_problem = asset_problems.get(asset)
     if asset_problem is None:
-        asset_problem = asset_problems[message.asset] = _asset_problem(message.asset)
+        asset_problem = asset_problems[asset] = _asset_problem(asset)
     if asset_problem:
         return asset_problem
     if not message.HasField("observe_time"):
