@@ -149,7 +149,7 @@ _CHUNK = 1000
 
 def append_events(session: Session, events: list[NewEvent], receive_time: datetime,
                   awaited: bool) -> dict[tuple[str, str], str]:
-    """Stores the events (keys unique) whose (source, source_event_id) is not taken yet, as
+    """Stores the events (keys and positions unique) whose (source, source_event_id) is not taken yet, as
     pending; answers the stored fingerprint of every key that was taken. A concurrent transaction
     appending the same key makes this one wait for it, and every caller appends in key order, so
     two of them never wait on each other in a cycle."""
@@ -218,6 +218,8 @@ _STAGING = "diagnostic_event_staging"
 # One statement: insert what is new; for the rest, the fingerprint stored before this statement
 # began (NULL when a concurrent transaction committed the key meanwhile: read again after). The
 # fingerprints are read by primary key, replay by replay: a join would let the planner scan the table.
+# The inserted rows are told apart by their position in the request (an integer to hash, where the
+# key was two texts to sort and merge).
 _APPEND_STAGED = f"""
 WITH inserted AS (
     INSERT INTO diagnostic_events (source, source_event_id, fingerprint, asset_id, kind, observe_time, receive_time,
@@ -227,11 +229,11 @@ WITH inserted AS (
            position, payload, %(awaited)s, '{EventStatus.PENDING}', ''
     FROM {_STAGING} ORDER BY source, source_event_id
     ON CONFLICT (source, source_event_id) DO NOTHING
-    RETURNING source, source_event_id)
+    RETURNING position)
 SELECT s.source, s.source_event_id,
        (SELECT e.fingerprint FROM diagnostic_events e WHERE e.source = s.source AND e.source_event_id = s.source_event_id)
-FROM {_STAGING} s LEFT JOIN inserted i ON i.source = s.source AND i.source_event_id = s.source_event_id
-WHERE i.source IS NULL"""
+FROM {_STAGING} s LEFT JOIN inserted i ON i.position = s.position
+WHERE i.position IS NULL"""
 _STAGING_COLUMNS = {"source": "text", "source_event_id": "text", "fingerprint": "text", "asset_id": "text",
                     "kind": "text", "observe_seconds": "int8", "observe_nanos": "int4", "position": "int4",
                     "payload": "bytea"}
