@@ -240,7 +240,7 @@ class RequestLimits:
     def _size_limits(self, message_type: Descriptor, enclosing: frozenset[str]) -> tuple[int, bool] | None:
         """The smallest size limit in this message and the ones it holds, and whether any field is a
         string; None when some field has a limit that is not a size (enums, floats, timestamps, page
-        sizes, items left to a handler) or when a message holds itself."""
+        sizes, items left to a handler), when none has a limit, or when a message holds itself."""
         if message_type.full_name in enclosing or message_type.full_name in _WELL_KNOWN:
             return None
         enclosing |= {message_type.full_name}
