@@ -79,6 +79,7 @@ class Ingestion:
                                         after_commit=self._forwarder.wake,
                                         background=os.environ.get(BACKGROUND_PROCESSING_VARIABLE, "1") != "0")
         runtime.on_stop.append(self.processor.stop)
+        runtime.on_stop.append(self._forwarder.stop)
 
     def ingest(self, request: dpb.IngestDiagnosticsRequest) -> dpb.IngestDiagnosticsResponse:
         started = time.perf_counter()
@@ -248,19 +249,27 @@ class MeterForwarder:
         self._db = runtime.database
         self._fleet = fleet
         self._wake = threading.Event()
-        threading.Thread(target=self._run, name="meter-forwarder", daemon=True).start()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="meter-forwarder", daemon=True)
+        self._thread.start()
 
     def wake(self) -> None:
         self._wake.set()
 
+    def stop(self) -> None:
+        """Ends the thread after the batch it is sending, if any (what is not sent stays in the outbox)."""
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=30)
+
     def _run(self) -> None:
-        while True:
+        while not self._stop.is_set():
             self._wake.wait(timeout=30)
             self._wake.clear()
             try:
-                while (sent := self.forward_once()) != 0:
+                while not self._stop.is_set() and (sent := self.forward_once()) != 0:
                     if sent is None:  # the other replica's last batch may have been read before this one's rows
-                        time.sleep(_FORWARDER_RETRY_SECONDS)
+                        self._stop.wait(_FORWARDER_RETRY_SECONDS)
             except Exception:  # the next wake-up tries again; nothing is marked sent
                 log.warning("forwarding meter readings to the fleet service failed", exc_info=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -249,6 +250,19 @@ def test_events_acknowledged_while_the_fleet_service_is_down_are_processed_when_
     finally:
         stop_service(maintenance)
         stop_service(fleet)
+
+
+def test_a_stopped_service_leaves_no_background_thread_behind(new_database_url):
+    """Its processor and meter forwarder end with it, instead of polling a database that may be gone."""
+    from services.maintenance.main import DEFINITION as MAINTENANCE
+    before = set(threading.enumerate())
+    maintenance = start_service(MAINTENANCE, new_database_url("maintenance"),
+                                peers={"fleet": "localhost:1", "invoicing": "localhost:1"})
+    background = [thread for thread in set(threading.enumerate()) - before
+                  if thread.name in ("event-processor", "event-processor-wakeups", "meter-forwarder")]
+    assert {thread.name for thread in background} >= {"event-processor", "meter-forwarder"}
+    stop_service(maintenance)
+    assert [thread.name for thread in background if thread.is_alive()] == []
 
 
 def test_ids_with_tabs_backslashes_and_newlines_are_stored_as_sent(devices):
