@@ -6,7 +6,6 @@ Create Date: 2026-11-22 18:21:42.898889
 """
 from alembic import op
 import sqlalchemy as sa
-import services.runtime.db
 
 
 revision = '8ac8442ff101'
