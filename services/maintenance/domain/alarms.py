@@ -285,9 +285,15 @@ def _reopens(alarm: Alarm, at: datetime, policy: FlapPolicy) -> bool:
 
 
 def _changed(alarm: Alarm, **changes: Any) -> Alarm:
-    # dataclasses.replace at two thirds of its cost (it reads the class's field definitions on
-    # every call), paid on every event an alarm sees. Every attribute of an Alarm is a field.
-    return Alarm(**(vars(alarm) | changes))
+    # The alarm with some fields changed, paid on every event an alarm sees: its attributes copied
+    # as they are, at a third of the cost of the frozen dataclass's __init__ (one object.__setattr__
+    # per field; dataclasses.replace costs more still). Every attribute of an Alarm is a field, and
+    # Alarm has no __post_init__ to skip.
+    new = object.__new__(Alarm)
+    attributes = new.__dict__
+    attributes.update(alarm.__dict__)
+    attributes.update(changes)
+    return new
 
 
 def _inside_window(clears: tuple[datetime, ...], at: datetime, policy: FlapPolicy) -> tuple[datetime, ...]:
