@@ -75,7 +75,7 @@ SUPPLY_HISTORY = timedelta(days=60)
 # its transaction stays short and other replicas find assets left to take.
 ROUND_ASSETS = 500
 ROUND_EVENTS = 20_000
-# Assets one search for pending events finds, taken by up to four rounds (see `drain`).
+# Assets a round considers: other replicas may hold the oldest ones (SKIP LOCKED passes over them).
 ROUND_CANDIDATES = 4 * ROUND_ASSETS
 # How often an idle processor looks for assets the fleet service could not describe before, or for
 # events another replica acknowledged while this one was not listening (see WAKE_CHANNEL).
@@ -232,23 +232,10 @@ class EventProcessor:
             pass
 
     def drain(self) -> int:
-        """Processes rounds on the calling thread until nothing is left it can take; how many events.
-
-        The assets with the oldest pending events are found once for several rounds (the query
-        reads every pending event), then taken a round's worth at a time; assets another replica
-        holds are passed over, and found again by the next search if still pending."""
+        """Processes rounds on the calling thread until nothing is left it can take; how many events."""
         settled = 0
-        while not self._stop.is_set():
-            with self._db.unit_of_work() as session:
-                candidates = self._pending_assets(session)
-            found = 0
-            for offset in range(0, len(candidates), ROUND_ASSETS):
-                if self._stop.is_set():
-                    break
-                found += self._round(candidates[offset:offset + ROUND_ASSETS], wait=False)
-            if not found:
-                return settled
-            settled += found
+        while not self._stop.is_set() and (count := self._round(None, wait=False)):
+            settled += count
         return settled
 
     def _listen(self) -> None:
@@ -276,9 +263,12 @@ class EventProcessor:
                 log.warning("processing diagnostic events failed; retrying", exc_info=True)
                 self._stop.wait(IDLE_POLL_SECONDS)
 
-    def _round(self, candidates: list[str], *, wait: bool) -> int:
+    def _round(self, asset_ids: list[str] | None, *, wait: bool) -> int:
         """One transaction over some assets' oldest pending events; how many events it settled."""
         with self._db.unit_of_work() as session:
+            candidates = asset_ids if asset_ids is not None else self._pending_assets(session)
+            if not candidates:
+                return 0
             found = self._assets.lookup(session, candidates, refresh=True)
             locked = set(self._assets.lock(session, found.found, skip_locked=not wait,
                                            limit=None if wait else ROUND_ASSETS))
