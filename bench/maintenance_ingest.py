@@ -36,6 +36,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -218,6 +219,20 @@ def offer(stub, engine: sqlalchemy.Engine, events: list[dpb.DiagnosticEvent], ra
     return {"seconds": time.perf_counter() - started, "acknowledged_in": acknowledged_in}, totals, latencies, left
 
 
+@contextlib.contextmanager
+def worker_replicas(count: int, maintenance_url: str, fleet_address: str) -> Iterator[None]:
+    """`count` maintenance processes that process the backlog (the ingest replica only acknowledges)."""
+    with contextlib.ExitStack() as stack:
+        for number in range(count):
+            stack.enter_context(service_process("maintenance", maintenance_url, label=f"worker-{number}",
+                                                fleet=fleet_address))
+        yield
+
+
+def _workers(count: int) -> str:
+    return f"{count} worker{'s' if count > 1 else ''}"
+
+
 def profiled_drain(maintenance_url: str, fleet_address: str) -> float:
     """Drains the backlog with an event processor in this process, under cProfile; seconds taken."""
     from services.maintenance.asset_directory import AssetDirectory
@@ -336,21 +351,20 @@ def main() -> None:
             else:
                 # The fleet service's share too: page counters become its meter readings.
                 databases = [sqlalchemy.make_url(url).database for url in (maintenance_url, fleet_url)]
-                with contextlib.ExitStack() as workers:
-                    for number in range(args.workers):
-                        workers.enter_context(service_process("maintenance", maintenance_url, label=f"worker-{number}",
-                                                              fleet=fleet_address))
+                with worker_replicas(args.workers, maintenance_url, fleet_address):
                     before = cpu_seconds(databases)
                     timed = pending(engine)  # the workers started on the backlog as each came up
                     drain_seconds = wait_drained(engine, 3600)
                     cpu = {name: used - before.get(name, 0.0) for name, used in cpu_seconds(databases).items()
                            if name in ("services.maintenance.main", "services.fleet.main", "postgresql")}
             # CPU seconds barely move when other work shares the cores; wall-clock events/s do.
-            note({"phase": f"process backlog ({args.workers} worker{'s' if args.workers > 1 else ''})", "events": backlog,
-                  "timed_events": timed, "seconds": round(drain_seconds, 2), "events_per_second": round(timed / drain_seconds),
+            note({"phase": f"process backlog ({_workers(args.workers)})", "events": backlog,
+                  # None: the first workers drained the backlog before the last one was up (too small a backlog).
+                  "timed_events": timed, "seconds": round(drain_seconds, 2),
+                  "events_per_second": round(timed / drain_seconds) if timed else None,
                   **{f"cpu_s_{name.removeprefix('services.').removesuffix('.main')}": round(used, 1)
                      for name, used in cpu.items()},
-                  **({"events_per_cpu_second": round(timed / sum(cpu.values()))} if cpu else {})})
+                  **({"events_per_cpu_second": round(timed / sum(cpu.values()))} if cpu and timed else {})})
 
         # 4. sustained: load offered at a set rate while the workers process, all on this machine
         sustain, sustain_unique = build_stream(plan, args.sustain_rate * args.sustain_seconds,
@@ -358,15 +372,12 @@ def main() -> None:
         if "sustain" not in args.phases:
             sustain, sustain_unique = [], 0
         else:
-            with contextlib.ExitStack() as workers:
-                for number in range(args.workers):
-                    workers.enter_context(service_process("maintenance", maintenance_url, label=f"worker-{number}",
-                                                          fleet=fleet_address))
+            with worker_replicas(args.workers, maintenance_url, fleet_address):
                 wait_drained(engine, 3600)
                 offered, counted, latencies, left = offer(stub, engine, sustain, args.sustain_rate, args.callers)
                 drained = wait_drained(engine, 3600)
             window = offered["seconds"]
-            note({"phase": f"sustained offer ({args.workers} worker{'s' if args.workers > 1 else ''})",
+            note({"phase": f"sustained offer ({_workers(args.workers)})",
                   "callers": args.callers, "events": len(sustain), "offered_per_second": args.sustain_rate,
                   "seconds": round(window, 2), "acknowledged_per_second": round(len(sustain) / offered["acknowledged_in"]),
                   "processed_per_second": round((counted["accepted"] - left) / window), "pending_at_end": left,

@@ -42,7 +42,7 @@ from services.fleet.store import (
     MeterReadingRow,
     MeterResetRow,
 )
-from services.runtime.db import UtcDateTime, bulk_insert, upsert
+from services.runtime.db import UtcDateTime, bulk_insert, is_postgresql, upsert
 
 Pair = tuple[str, str]  # (asset id, register)
 _CHUNK = 1000
@@ -57,7 +57,7 @@ def asset_registers(session: Session, asset_ids: Iterable[str], *, lock: bool = 
     ids = sorted(set(asset_ids))
     if not ids:
         return {}
-    among = (AssetRow.id == any_(bindparam("asset_ids", ids, type_=ARRAY(String))) if _is_postgresql(session)
+    among = (AssetRow.id == any_(bindparam("asset_ids", ids, type_=ARRAY(String))) if is_postgresql(session)
              else AssetRow.id.in_(ids))  # one array parameter: a thousand-item IN list costs more than its lookups
     statement = select(AssetRow.id, AssetRow.device_model_id).where(among).order_by(AssetRow.id)
     rows = session.connection().execute(statement.with_for_update(of=AssetRow) if lock else statement).all()
@@ -94,7 +94,7 @@ def readings_at(session: Session, keys: set[tuple[str, str, datetime]]) -> dict[
     if not keys:
         return {}
     columns = (MeterReadingRow.asset_id, MeterReadingRow.register, MeterReadingRow.read_time, MeterReadingRow.value)
-    if _is_postgresql(session):
+    if is_postgresql(session):
         # A join with the keys as arrays finds each by primary key; PostgreSQL plans a long row-value IN
         # list as a scan of the whole table (seconds for a batch once the table holds a few million rows).
         ordered = sorted(keys)
@@ -210,7 +210,7 @@ def usage_points(session: Session, asset_ids: list[str], register: str, moments:
 
     Core rows, not ORM ones: the ORM's per-row loading would cost more than the lookups.
     """
-    if _is_postgresql(session):
+    if is_postgresql(session):
         assets = func.unnest(bindparam("asset_ids", asset_ids, type_=ARRAY(String))).table_valued("id").render_derived()
     else:
         assets = select(AssetRow.id).where(AssetRow.id.in_(asset_ids)).subquery()
@@ -240,7 +240,7 @@ def _first_readings_from(session: Session, register: str,
     if not starts:
         return {}
     starts = sorted(set(starts))
-    if _is_postgresql(session):  # arrays: one cached statement, however many pairs
+    if is_postgresql(session):  # arrays: one cached statement, however many pairs
         pairs = func.unnest(bindparam("asset_ids", [a for a, _ in starts], type_=ARRAY(String)),
                             bindparam("since", [t for _, t in starts], type_=ARRAY(UtcDateTime))).table_valued(
             column("asset_id", String), column("since", UtcDateTime)).render_derived()
@@ -265,14 +265,10 @@ def _nearest(session: Session, asset_id, register: str, moment, side: str):
         condition = reading.read_time > moment if side == _AFTER else reading.read_time >= moment
         order, aggregate = reading.read_time, func.min
     of_asset = and_(reading.asset_id == asset_id, reading.register == register, condition)
-    if _is_postgresql(session):
+    if is_postgresql(session):
         nearest = select(*_point_columns(reading)).where(of_asset).order_by(order).limit(1).lateral()
         return nearest, true(), tuple(nearest.c)
     found = aliased(MeterReadingRow)
     time_of = select(aggregate(reading.read_time)).where(of_asset).scalar_subquery()
     return (found, and_(found.asset_id == asset_id, found.register == register, found.read_time == time_of),
             _point_columns(found))
-
-
-def _is_postgresql(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"

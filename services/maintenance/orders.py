@@ -78,7 +78,7 @@ from services.maintenance.store_orders import (
     open_order_rows,
     save_order,
 )
-from services.runtime.db import Database, upsert, utc_now
+from services.runtime.db import Database, chunks, upsert, utc_now
 from services.runtime.errors import InvalidArgument
 from services.runtime.server import Runtime
 
@@ -299,7 +299,7 @@ class OrderRound:
     def _open_shipments(self, asset_id: str) -> list[Shipment]:
         if self._shipments is None:
             self._shipments = {a: [] for a in self._assets}
-            for chunk in _chunks(sorted(self._assets)):
+            for chunk in chunks(sorted(self._assets)):
                 for row in self._session.execute(select(ShipmentRow.asset_id, ShipmentRow.part, ShipmentRow.supply,
                                                         ShipmentRow.state)
                                                  .where(ShipmentRow.asset_id.in_(chunk)).order_by(ShipmentRow.id)):
@@ -328,7 +328,7 @@ def _policy(session: Session, tier: str) -> SlaPolicyRow | None:
 def _plan_rows(session: Session, assets: list[AssetRef]) -> list[PreventivePlanRow]:
     """The PM plans of these assets or their models, in id order."""
     rows: list[PreventivePlanRow] = []
-    for chunk in _chunks(assets):
+    for chunk in chunks(assets):
         rows += session.scalars(select(PreventivePlanRow).where(or_(
             PreventivePlanRow.asset_id.in_(sorted({a.asset_id for a in chunk})),
             PreventivePlanRow.device_model.in_(sorted({a.device_model for a in chunk})))))
@@ -340,11 +340,6 @@ def plans_of(asset: AssetRef, rows: list[PreventivePlanRow]) -> list[PmPlan]:
     return plans_for(asset.name, asset.device_model, [row.plan(asset.device_class) for row in rows
                                                       if row.asset_id == asset.asset_id
                                                       or row.device_model == asset.device_model])
-
-
-def _chunks(items: list, size: int = 1000):
-    for offset in range(0, len(items), size):
-        yield items[offset:offset + size]
 
 
 class WorkOrderGauges(Collector):

@@ -51,8 +51,8 @@ from services.maintenance.orders import OrderDesk, OrderRound
 from services.maintenance.store_ingest import (
     AlarmRow,
     DeviceStateRow,
-    DiagnosticEventRow,
     IS_PENDING,
+    DiagnosticEventRow,
     EventStatus,
     MeterOutboxRow,
     SupplyReadingRow,
@@ -60,7 +60,15 @@ from services.maintenance.store_ingest import (
 )
 from services.maintenance.store_orders import WorkOrderRow
 from services.runtime.dataclass_json import from_json, to_json
-from services.runtime.db import Database, bulk_insert, bulk_insert_returning_ids, bulk_upsert, utc_now
+from services.runtime.db import (
+    CHUNK_SIZE,
+    Database,
+    bulk_insert,
+    bulk_insert_returning_ids,
+    bulk_upsert,
+    chunks,
+    utc_now,
+)
 from services.runtime.resources import from_timestamp
 from services.runtime.server import Runtime
 
@@ -68,8 +76,6 @@ log = logging.getLogger(__name__)
 
 # A cleared alarm this recent is loaded too: a repeat within the flapping window reopens it.
 RECENT_CLEAR_WINDOW = timedelta(hours=2)
-# How far back supply levels feed the days-to-empty forecast.
-SUPPLY_HISTORY = timedelta(days=60)
 # One round's share of the backlog: enough events to amortize a round's queries (a round costs
 # about the same number of statements whether it holds 100 events or 20,000), small enough that
 # its transaction stays short and other replicas find assets left to take.
@@ -83,14 +89,6 @@ IDLE_POLL_SECONDS = 1.0
 # On PostgreSQL, acknowledging events notifies this channel: the processors of every replica start
 # at once instead of at their next poll.
 WAKE_CHANNEL = "fleetops_maintenance_events"
-_CHUNK = 1000
-
-
-def _chunks(items: list, size: int = _CHUNK):
-    for offset in range(0, len(items), size):
-        yield items[offset:offset + size]
-
-
 @dataclass(slots=True)
 class _Event:
     order: int  # position in the round, oldest first
@@ -129,7 +127,7 @@ class _AlarmBook:
         self._keys_of: dict[str, dict[tuple[str, str], None]] = defaultdict(dict)  # asset -> its keys, in order
         self._replaced: list[_Entry] = []
         table = AlarmRow.__table__
-        for chunk in _chunks(asset_ids):
+        for chunk in chunks(asset_ids):
             for row in session.execute(select(table.c.id, table.c.asset_id, table.c.fault_key, table.c.body,
                                               table.c.work_order_id).where(
                     table.c.asset_id.in_(chunk),
@@ -301,10 +299,10 @@ class EventProcessor:
     def _load(session: Session, asset_ids: list[str]) -> list[_Event]:
         table = DiagnosticEventRow.__table__
         order = (table.c.observe_time, table.c.receive_time, table.c.position)
-        merged = len(asset_ids) > _CHUNK  # each chunk comes in order; several are merged by their order
+        merged = len(asset_ids) > CHUNK_SIZE  # each chunk comes in order; several are merged by their order
         rows = []
         connection = session.connection()  # Core rows: the ORM's result layer costs more than the query
-        for chunk in _chunks(asset_ids):
+        for chunk in chunks(asset_ids):
             rows += connection.execute(
                 select(table.c.source, table.c.source_event_id, table.c.payload, table.c.asset_id, table.c.kind,
                        table.c.receive_time, table.c.awaited, *(order if merged else ()))
@@ -424,7 +422,7 @@ class EventProcessor:
     def _closed_orders(session: Session, names: set[str]) -> set[str]:
         ids = sorted(name.split("/", 1)[1] for name in names)
         closed: set[str] = set()
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             closed |= {f"workOrders/{i}" for i in session.scalars(select(WorkOrderRow.id).where(
                 WorkOrderRow.id.in_(chunk), WorkOrderRow.state.in_([WorkOrderState.COMPLETED.value,
                                                                     WorkOrderState.CANCELLED.value])))}
@@ -433,7 +431,7 @@ class EventProcessor:
     @staticmethod
     def _load_states(session: Session, asset_ids: list[str]) -> dict[str, dict[str, dict]]:
         states: dict[str, dict[str, dict]] = {a: {} for a in asset_ids}
-        for chunk in _chunks(asset_ids):
+        for chunk in chunks(asset_ids):
             for row in session.scalars(select(DeviceStateRow).where(DeviceStateRow.asset_id.in_(chunk))):
                 states[row.asset_id][row.kind] = row.state
         return states
@@ -446,18 +444,15 @@ class EventProcessor:
                     ["asset_id", "supply", "observe_time"])
         if not supplies:
             return
-        # The forecast reads no further back than its window before now: older levels are not fetched.
-        since = max(min(row[2] for row in rows) - SUPPLY_HISTORY, now - self._orders.forecast.window)
+        since = now - self._orders.forecast.window  # what the forecast looks at; older levels are not fetched
         histories: dict[tuple[str, str], list[LevelReading]] = defaultdict(list)
-        for chunk in _chunks(sorted({asset_id for asset_id, _ in supplies})):
+        for chunk in chunks(sorted({asset_id for asset_id, _ in supplies})):
             for row in session.scalars(select(SupplyReadingRow).where(
                     SupplyReadingRow.asset_id.in_(chunk), SupplyReadingRow.observe_time >= since)
                     .order_by(SupplyReadingRow.observe_time)):
                 histories[(row.asset_id, row.supply)].append(LevelReading(row.observe_time, row.level_percent))
         for asset_id, supply in sorted(supplies):
-            cutoff = min(r[2] for r in supplies[(asset_id, supply)]) - SUPPLY_HISTORY
-            history = [reading for reading in histories[(asset_id, supply)] if reading.at >= cutoff]
-            desk.supply_levels(assets[asset_id], supply, history, now)
+            desk.supply_levels(assets[asset_id], supply, histories[(asset_id, supply)], now)
 
 
 def _outcome(event: _Event) -> dict | None:

@@ -13,7 +13,7 @@ from sqlalchemy import JSON, Boolean, Float, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from services.maintenance.store import Base
-from services.runtime.db import UtcDateTime, driver_connection, insert_new, utc_now
+from services.runtime.db import UtcDateTime, driver_connection, insert_new, is_postgresql, utc_now
 from services.runtime.resources import from_timestamp
 
 
@@ -154,7 +154,7 @@ def append_events(session: Session, events: list[NewEvent], receive_time: dateti
     appending the same key makes this one wait for it, and every caller appends in key order, so
     two of them never wait on each other in a cycle."""
     events = sorted(events, key=lambda event: event.key)
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         taken = _append_copied(session, events, receive_time, awaited)
     else:
         table = DiagnosticEventRow.__table__
@@ -175,7 +175,7 @@ def append_events(session: Session, events: list[NewEvent], receive_time: dateti
 def _fingerprints(session: Session, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
     """The stored fingerprints of these keys (on PostgreSQL a join with the keys as arrays, which uses
     the primary key; a long row-value IN list scans the table)."""
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         return {(s, i): f for s, i, f in session.execute(text(
             "SELECT e.source, e.source_event_id, e.fingerprint FROM diagnostic_events AS e"
             " JOIN unnest(CAST(:sources AS text[]), CAST(:event_ids AS text[])) AS k(source, source_event_id)"
@@ -194,7 +194,7 @@ def mark_processed(session: Session, keys: list[tuple[str, str]], when: datetime
     """Sets these events `processed` in one statement per chunk (on PostgreSQL a join with the keys
     as arrays, which uses the primary key; a long row-value IN list does not)."""
     table = DiagnosticEventRow.__table__
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         # By source (a round's events mostly share a few): one array of ids each, not a source per id.
         ids_by_source: dict[str, list[str]] = defaultdict(list)
         for source, event_id in keys:

@@ -33,7 +33,7 @@ from services.maintenance.domain.work_orders import (
     WorkOrderState,
 )
 from services.maintenance.store import Base
-from services.runtime.db import UtcDateTime
+from services.runtime.db import UtcDateTime, chunks
 from services.runtime.repository import NamedRowMixin
 
 WORK_ORDERS = "workOrders"
@@ -152,8 +152,7 @@ def open_order_rows(session: Session, *, asset_ids: list[str] | None = None, sit
         query = query.with_for_update().execution_options(populate_existing=True)
     if asset_ids is None:
         return list(session.scalars(query))
-    return [row for offset in range(0, len(asset_ids), 1000)
-            for row in session.scalars(query.where(WorkOrderRow.asset_id.in_(asset_ids[offset:offset + 1000])))]
+    return [row for chunk in chunks(asset_ids) for row in session.scalars(query.where(WorkOrderRow.asset_id.in_(chunk)))]
 
 
 def hours_to_json(hours: OpeningHours) -> dict:

@@ -119,11 +119,24 @@ def _begin_immediate(connection) -> None:
 
 
 def _dialect_insert(session: Session):
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
     return dialect_insert
+
+
+def is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+CHUNK_SIZE = 1000
+
+
+def chunks(items: Sequence, size: int = CHUNK_SIZE) -> Iterator[Sequence]:
+    """`items` in slices of `size`: a statement's IN list or parameter count stays bounded."""
+    for offset in range(0, len(items), size):
+        yield items[offset:offset + size]
 
 
 def upsert(session: Session, table, rows: list[dict], key: list[str]) -> None:
@@ -159,7 +172,7 @@ def bulk_insert(session: Session, table: Table, columns: Sequence[str], rows: Se
     """
     if not rows:
         return
-    if session.get_bind().dialect.name != "postgresql":
+    if not is_postgresql(session):
         # Core, which applies the types and defaults: the ORM would split rows by their NULL columns.
         session.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
         return
@@ -174,7 +187,7 @@ def bulk_insert_returning_ids(session: Session, table: Table, columns: Sequence[
     if not rows:
         return []
     [key] = table.primary_key.columns
-    if session.get_bind().dialect.name != "postgresql":
+    if not is_postgresql(session):
         return list(session.scalars(table.insert().returning(key, sort_by_parameter_order=True),
                                     [dict(zip(columns, row, strict=True)) for row in rows]))
     ids = list(session.scalars(text("SELECT nextval(pg_get_serial_sequence(:table, :column)) FROM generate_series(1, :count)"),
@@ -193,7 +206,7 @@ def bulk_upsert(session: Session, table: Table, columns: Sequence[str], rows: Se
         return
     positions = [columns.index(name) for name in key]
     rows = list({tuple(row[p] for p in positions): row for row in rows}.values())
-    if session.get_bind().dialect.name != "postgresql":
+    if not is_postgresql(session):
         upsert(session, table, [dict(zip(columns, row, strict=True)) for row in rows], list(key))
         return
     staging = f"staging_{table.name}"

@@ -29,6 +29,7 @@ from sqlalchemy import Engine
 
 from services.runtime.errors import FieldViolation, InvalidArgument
 from services.runtime.pagination import page_size_violation
+from services.runtime.resources import timestamp_in_range
 
 SHORT_TEXT_CHARS = 1_024  # names, ids, codes, references, etags, tokens
 FREE_TEXT_CHARS = 4_000  # notes and other prose a person types
@@ -36,8 +37,7 @@ BULK_TEXT_CHARS = 16 * 1024 * 1024  # whole documents sent as text (CSV imports)
 FREE_TEXT_FIELDS = frozenset({"text", "notes", "description", "reason", "address", "error"})
 MAX_BYTES = 64 * 1024
 MAX_REPEATED = 10_000  # the largest batch any RPC takes (ingestion); handlers set tighter caps
-# google.protobuf.Timestamp: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z; Duration: about ±10,000 years.
-_TIMESTAMP_SECONDS = (-62_135_596_800, 253_402_300_799)
+# google.protobuf.Duration: about ±10,000 years.
 _DURATION_SECONDS = 315_576_000_000
 _NANOS_PER_SECOND = 1_000_000_000
 _REPORTED_VIOLATIONS = 20  # enough to fix a request; a huge bad batch must not make a huge error
@@ -291,11 +291,6 @@ def _is_map(descriptor: FieldDescriptor) -> bool:
     return message_type is not None and message_type.GetOptions().map_entry
 
 
-def _timestamp_in_range(stamp) -> bool:
-    low, high = _TIMESTAMP_SECONDS
-    return low <= stamp.seconds <= high and 0 <= stamp.nanos < _NANOS_PER_SECOND
-
-
 def _duration_in_range(duration) -> bool:
     same_sign = duration.seconds == 0 or duration.nanos == 0 or (duration.seconds > 0) == (duration.nanos > 0)
     return abs(duration.seconds) <= _DURATION_SECONDS and abs(duration.nanos) < _NANOS_PER_SECOND and same_sign
@@ -309,7 +304,7 @@ _UNLIMITED_INTEGERS = frozenset({
 
 # Full message name -> the check of a whole value of it, and what a value that fails it must be.
 _WELL_KNOWN = {
-    "google.protobuf.Timestamp": (_timestamp_in_range,
+    "google.protobuf.Timestamp": (timestamp_in_range,
                                   "must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999999Z"),
     "google.protobuf.Duration": (_duration_in_range, "must be within ±10,000 years, with seconds and nanos of one sign"),
 }

@@ -91,14 +91,19 @@ def to_timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_TIMESTAMP_SECONDS = range(-62_135_596_800, 253_402_300_800)  # 0001-01-01 to 9999-12-31, as Timestamp defines
+# google.protobuf.Timestamp's range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
+_TIMESTAMP_SECONDS = range(-62_135_596_800, 253_402_300_800)
+_NANOS_PER_SECOND = 1_000_000_000
+
+
+def timestamp_in_range(stamp: timestamp_pb2.Timestamp) -> bool:
+    return stamp.seconds in _TIMESTAMP_SECONDS and 0 <= stamp.nanos < _NANOS_PER_SECOND
 
 
 def from_timestamp(stamp: timestamp_pb2.Timestamp) -> datetime:
     # The sum ToDatetime computes for a valid stamp, at half its cost (it is paid per ingested event).
-    seconds, nanos = stamp.seconds, stamp.nanos
-    if seconds in _TIMESTAMP_SECONDS and 0 <= nanos < 1_000_000_000:
-        return _EPOCH + timedelta(0, seconds, nanos // 1000)  # days, seconds, microseconds
+    if timestamp_in_range(stamp):
+        return _EPOCH + timedelta(0, stamp.seconds, stamp.nanos // 1000)  # days, seconds, microseconds
     return stamp.ToDatetime(tzinfo=UTC)  # raises its ValueError for an invalid stamp
 
 

@@ -275,7 +275,6 @@ def test_ids_with_tabs_backslashes_and_newlines_are_stored_as_sent(devices):
     assert devices.ingest(plain).results[0].outcome == O.INGEST_OUTCOME_ACCEPTED  # not confused with the awkward id
 
 
-
 def _over_the_limits(devices: Devices, printer: str, forklift: str) -> list[dpb.DiagnosticEvent]:
     """Fine, too long an id, a NUL in a column value, an oversize J1939 payload, fine."""
     return [devices.event(printer, when(0), printer_alert=alert_row()),

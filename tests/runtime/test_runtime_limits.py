@@ -185,7 +185,6 @@ def test_page_size_above_the_maximum_is_lowered_to_it(fleet):
     assert len(listed.customers) == 3 and listed.next_page_token == ""
 
 
-
 def _diagnostic_event(**fields) -> dpb.DiagnosticEvent:
     return dpb.DiagnosticEvent(**{"source": "s", "source_event_id": "e1", "asset": "assets/a1",
                                   "observe_time": timestamp_pb2.Timestamp(seconds=1), **fields})
