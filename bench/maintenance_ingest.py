@@ -372,17 +372,27 @@ def main() -> None:
         if "sustain" not in args.phases:
             sustain, sustain_unique = [], 0
         else:
+            databases = [sqlalchemy.make_url(url).database for url in (maintenance_url, fleet_url)]
             with worker_replicas(args.workers, maintenance_url, fleet_address):
                 wait_drained(engine, 3600)
+                before, client_before = cpu_seconds(databases), time.process_time()
                 offered, counted, latencies, left = offer(stub, engine, sustain, args.sustain_rate, args.callers)
                 drained = wait_drained(engine, 3600)
+                cpu = {name: used - before.get(name, 0.0) for name, used in cpu_seconds(databases).items()
+                       if name in ("services.maintenance.main", "services.fleet.main", "postgresql")}
+                cpu["bench"] = time.process_time() - client_before
             window = offered["seconds"]
             note({"phase": f"sustained offer ({_workers(args.workers)})",
                   "callers": args.callers, "events": len(sustain), "offered_per_second": args.sustain_rate,
                   "seconds": round(window, 2), "acknowledged_per_second": round(len(sustain) / offered["acknowledged_in"]),
                   "processed_per_second": round((counted["accepted"] - left) / window), "pending_at_end": left,
                   "drained_after_s": round(drained, 1), "batch_p50_s": round(percentile(latencies, 0.5), 3),
-                  "batch_p99_s": round(percentile(latencies, 0.99), 3), **counted})
+                  "batch_p99_s": round(percentile(latencies, 0.99), 3), **counted,
+                  # From the first batch offered until the last event was processed: every event both
+                  # acknowledged and processed, so 2 cores / this is the rate this machine can sustain.
+                  **{f"cpu_s_{name.removeprefix('services.').removesuffix('.main')}": round(used, 1)
+                     for name, used in cpu.items()},
+                  "cpu_us_per_event": round(1e6 * sum(cpu.values()) / max(counted["accepted"], 1), 1)})
             totals = {k: totals[k] + counted[k] for k in totals}
 
         # 5. loss: every unique event once, none pending
