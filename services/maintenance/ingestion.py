@@ -26,7 +26,7 @@ from fleetops.fleet.v1 import fleet_service_pb2_grpc as fleet_grpc
 from fleetops.fleet.v1 import meters_pb2 as fleet_meters
 from fleetops.maintenance.v1 import diagnostics_pb2 as dpb
 from prometheus_client import Counter, Histogram
-from sqlalchemy import select, text, tuple_
+from sqlalchemy import ARRAY, Integer, any_, bindparam, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from services.maintenance.asset_directory import AssetDirectory
@@ -38,7 +38,7 @@ from services.maintenance.store import AuditRecord
 from services.maintenance.store_ingest import DiagnosticEventRow, EventStatus, MeterOutboxRow, NewEvent, append_events
 from services.runtime.audit import AuditTrail
 from services.runtime.clients import Peer
-from services.runtime.db import utc_now
+from services.runtime.db import chunks, is_postgresql, utc_now
 from services.runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument
 from services.runtime.request_limits import RequestLimits
 from services.runtime.resources import id_violation
@@ -248,6 +248,11 @@ class MeterForwarder:
     def __init__(self, runtime: Runtime, fleet: Peer):
         self._db = runtime.database
         self._fleet = fleet
+        self._forwarded = Counter("fleetops_maintenance_meter_readings_forwarded",
+                                  "Meter readings the fleet service answered for, by its outcome.", ["outcome"],
+                                  registry=runtime.metrics.registry)
+        for name in fleet_meters.ReadingOutcome.keys():  # every series exists from the start, at 0, for rate()
+            self._forwarded.labels(_forwarding_outcome(name))
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="meter-forwarder", daemon=True)
@@ -280,7 +285,7 @@ class MeterForwarder:
             # One replica at a time, so the fleet service gets each asset's readings in the order they
             # were recorded: replicas sending batches side by side made a third of them arrive late,
             # and each late reading makes the fleet service recompute the counter states after it.
-            if self._db.engine.dialect.name == "postgresql" and not session.execute(
+            if is_postgresql(session) and not session.execute(
                     text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _FORWARDER_LOCK_KEY}).scalar():
                 return None
             pending = session.execute(select(table.c.id, table.c.asset_id, table.c.register, table.c.value,
@@ -302,8 +307,18 @@ class MeterForwarder:
             for row, result in zip(pending, response.results, strict=True):
                 outcome = fleet_meters.ReadingOutcome.Name(result.outcome) + (f": {result.reason}" if result.reason else "")
                 ids_by_outcome[outcome].append(row.id)
+            outcomes = Tally(fleet_meters.ReadingOutcome.Name(result.outcome) for result in response.results)
             for outcome, ids in ids_by_outcome.items():
-                for offset in range(0, len(ids), _CHUNK):
-                    session.execute(table.update().where(table.c.id.in_(ids[offset:offset + _CHUNK]))
-                                    .values(sent=True, result=outcome))
-            return len(pending)
+                if is_postgresql(session):  # the ids as one array: an IN list binds and converts each id apart
+                    session.execute(table.update().where(table.c.id == any_(bindparam("ids", type_=ARRAY(Integer))))
+                                    .values(sent=True, result=outcome), {"ids": ids})
+                    continue
+                for chunk in chunks(ids):
+                    session.execute(table.update().where(table.c.id.in_(chunk)).values(sent=True, result=outcome))
+        for name, count in outcomes.items():
+            self._forwarded.labels(_forwarding_outcome(name)).inc(count)
+        return len(pending)
+
+
+def _forwarding_outcome(name: str) -> str:
+    return name.removeprefix("READING_OUTCOME_").lower()

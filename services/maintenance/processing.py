@@ -377,7 +377,7 @@ class EventProcessor:
                     for key in book.active_of(event.asset_id):
                         alarm = book.alarm(key)
                         after = clear(alarm, signal, at)
-                        if after != alarm:
+                        if after is not alarm:  # clear answers the alarm itself when the signal ends none of it
                             event.alarms.append(book.put(key, after))
                 if fault is not None:
                     key = (event.asset_id, fault.fault_key)
@@ -463,8 +463,9 @@ def _outcome(event: _Event) -> dict | None:
 
 
 class BacklogGauges(Collector):
-    """Events acknowledged but not processed yet, and how long the oldest has waited: read at scrape
-    time from the database, so every replica reports the whole deployment's backlog."""
+    """Events acknowledged but not processed yet, how long the oldest has waited, and meter readings
+    not forwarded to the fleet service yet: read at scrape time from the database, so every replica
+    reports the whole deployment's backlog."""
 
     def __init__(self, database: Database):
         self._database = database
@@ -475,6 +476,7 @@ class BacklogGauges(Collector):
                 count, oldest = session.execute(
                     select(func.count(), func.min(DiagnosticEventRow.receive_time))
                     .where(IS_PENDING)).one()
+                unforwarded = session.scalar(select(func.count()).where(MeterOutboxRow.sent.is_(False)))
         except Exception:  # a scrape must not fail because the database is briefly away
             log.warning("could not measure the ingestion backlog for /metrics", exc_info=True)
             return
@@ -484,5 +486,9 @@ class BacklogGauges(Collector):
         lag = GaugeMetricFamily("fleetops_maintenance_ingest_lag_seconds",
                                 "Age of the oldest acknowledged, unprocessed diagnostic event (0: none waiting).")
         lag.add_metric([], (utc_now() - oldest).total_seconds() if oldest else 0.0)
+        outbox = GaugeMetricFamily("fleetops_maintenance_meter_outbox_readings",
+                                   "Meter readings (page counts, technicians' readings) waiting to be sent to the fleet service.")
+        outbox.add_metric([], unforwarded)
         yield backlog
         yield lag
+        yield outbox

@@ -130,7 +130,8 @@ def test_quiet_period_clears_an_alarm_the_device_stopped_repeating(devices):
     assert devices.stub.GetAlarm(pb.GetAlarmRequest(name=alarm.name)).clear_reason == "quiet-period"
 
 
-def test_page_counter_reaches_the_fleet_service_as_a_meter_reading(devices):
+def test_page_counter_reaches_the_fleet_service_as_a_meter_reading(devices, maintenance):
+    accepted_before = _metric(maintenance, "fleetops_maintenance_meter_readings_forwarded_total", outcome="accepted")
     printer = devices.asset()
     marker = dpb.SnmpRow(columns={"prtMarkerIndex": "1", "prtMarkerLifeCount": "123456", "prtMarkerCounterUnit": "7"})
     assert devices.ingest(devices.event(printer, when(0), printer_marker=marker)).accepted_count == 1
@@ -141,6 +142,10 @@ def test_page_counter_reaches_the_fleet_service_as_a_meter_reading(devices):
         if not readings:
             time.sleep(0.1)  # the forwarder runs after the commit, in the background
     assert [(r.register, r.value) for r in readings] == [("total_impressions", "123456")]
+    # Marked sent once the fleet service answered: the outbox drains, and SREs see what was forwarded.
+    assert eventually(lambda: _metric(maintenance, "fleetops_maintenance_meter_outbox_readings"),
+                      lambda waiting: waiting == 0) == 0
+    assert _metric(maintenance, "fleetops_maintenance_meter_readings_forwarded_total", outcome="accepted") > accepted_before
 
 
 def test_a_falling_supply_level_ships_its_replacement_once_before_it_runs_empty(devices):
