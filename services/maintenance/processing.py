@@ -431,9 +431,11 @@ class EventProcessor:
     @staticmethod
     def _load_states(session: Session, asset_ids: list[str]) -> dict[str, dict[str, dict]]:
         states: dict[str, dict[str, dict]] = {a: {} for a in asset_ids}
+        table = DeviceStateRow.__table__
         for chunk in chunks(asset_ids):
-            for row in session.scalars(select(DeviceStateRow).where(DeviceStateRow.asset_id.in_(chunk))):
-                states[row.asset_id][row.kind] = row.state
+            for asset_id, kind, state in session.execute(select(table.c.asset_id, table.c.kind, table.c.state)
+                                                          .where(table.c.asset_id.in_(chunk))):
+                states[asset_id][kind] = state
         return states
 
     def _record_supplies(self, session: Session, desk: OrderRound, supplies: dict[tuple[str, str], list[tuple]],
