@@ -65,6 +65,7 @@ from services.runtime.db import (
     Database,
     bulk_insert,
     bulk_insert_returning_ids,
+    bulk_update,
     bulk_upsert,
     chunks,
     utc_now,
@@ -163,16 +164,13 @@ class _AlarmBook:
                        last_seen=e.alarm.last_seen, body=to_json(e.alarm), family=e.alarm.family,
                        work_order_id=e.work_order_id) for e in entries]
         new = [(entry, row) for entry, row in zip(entries, values, strict=True) if entry.id is None]
-        updates = [dict(row, row_id=entry.id) for entry, row in zip(entries, values, strict=True)
-                   if entry.id is not None]
-        columns = ["asset_id", "fault_key", "version", *values[0]] if values else []
-        ids = bulk_insert_returning_ids(session, table, columns, [
+        stored = [(entry.id, *row.values()) for entry, row in zip(entries, values, strict=True) if entry.id is not None]
+        columns = [*values[0]] if values else []
+        ids = bulk_insert_returning_ids(session, table, ["asset_id", "fault_key", "version", *columns], [
             (entry.alarm.asset.split("/", 1)[1], entry.alarm.fault_key, 1, *row.values()) for entry, row in new])
         for (entry, _), row_id in zip(new, ids, strict=True):
             entry.id = row_id
-        if updates:
-            session.execute(table.update().where(table.c.id == bindparam("row_id"))
-                            .values(version=table.c.version + 1), updates)
+        bulk_update(session, table, "id", ["id", *columns], stored, increment=["version"])
 
 
 class EventProcessor:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import BigInteger, DateTime, Engine, MetaData, Table, create_engine, event, text
+from sqlalchemy import BigInteger, DateTime, Engine, MetaData, Table, bindparam, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -209,26 +209,57 @@ def bulk_upsert(session: Session, table: Table, columns: Sequence[str], rows: Se
     if not is_postgresql(session):
         upsert(session, table, [dict(zip(columns, row, strict=True)) for row in rows], list(key))
         return
-    staging = f"staging_{table.name}"
     key_names = ", ".join(f'"{name}"' for name in key)
     updates = ", ".join(f'"{name}" = excluded."{name}"' for name in columns if name not in key)
-    with driver_connection(session) as driver, driver.cursor() as cursor:
-        cursor.execute(f'CREATE TEMP TABLE IF NOT EXISTS "{staging}" ON COMMIT DELETE ROWS'
-                       f' AS SELECT * FROM "{table.name}" WITH NO DATA')
-        names = _copy(session, cursor, table, staging, columns, rows)
+    with driver_connection(session) as driver, driver.cursor() as cursor, \
+            _staged(session, cursor, table, columns, rows) as (staging, names):
         # In key order, as every writer of the table locks its rows: two of them never wait on each other in a cycle.
         cursor.execute(f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM "{staging}" ORDER BY {key_names}'
                        f" ON CONFLICT ({key_names})" + (f" DO UPDATE SET {updates}" if updates else " DO NOTHING"))
-        cursor.execute(f'TRUNCATE "{staging}"')  # a second call in this transaction starts empty
 
 
-def _copy(session: Session, cursor, table: Table, target: str, columns: Sequence[str], rows: Sequence[Sequence]) -> str:
+def bulk_update(session: Session, table: Table, key: str, columns: Sequence[str], rows: Sequence[Sequence],
+                increment: Sequence[str] = ()) -> None:
+    """Sets `columns` (the first is the key) of existing rows, and raises each `increment` column
+    (e.g. a version) by one. On PostgreSQL the rows go by binary COPY into a temporary table and one
+    UPDATE ... FROM applies them; elsewhere, one executemany. The caller holds the rows' locks, or
+    updates rows nobody else writes in the same transaction (the rows are not updated in key order)."""
+    if not rows:
+        return
+    if not is_postgresql(session):
+        statement = table.update().where(table.c[key] == bindparam("row_key")).values(
+            {name: table.c[name] + 1 for name in increment})
+        session.execute(statement, [{"row_key": row[0], **dict(zip(columns[1:], row[1:], strict=True))} for row in rows])
+        return
+    with driver_connection(session) as driver, driver.cursor() as cursor, \
+            _staged(session, cursor, table, columns, rows, defaults=False) as (staging, _):
+        assignments = ", ".join([*(f'"{name}" = s."{name}"' for name in columns[1:]),
+                                 *(f'"{name}" = "{table.name}"."{name}" + 1' for name in increment)])
+        cursor.execute(f'UPDATE "{table.name}" SET {assignments} FROM "{staging}" AS s'
+                       f' WHERE "{table.name}"."{key}" = s."{key}"')
+
+
+@contextlib.contextmanager
+def _staged(session: Session, cursor, table: Table, columns: Sequence[str], rows: Sequence[Sequence],
+            defaults: bool = True) -> Iterator[tuple[str, str]]:
+    """The rows COPYed into a session-local table of `table`'s shape, emptied after use (a second
+    call in the same transaction starts empty); its name and the columns written, as a list for SQL."""
+    staging = f"staging_{table.name}"
+    cursor.execute(f'CREATE TEMP TABLE IF NOT EXISTS "{staging}" ON COMMIT DELETE ROWS'
+                   f' AS SELECT * FROM "{table.name}" WITH NO DATA')
+    yield staging, _copy(session, cursor, table, staging, columns, rows, defaults)
+    cursor.execute(f'TRUNCATE "{staging}"')
+
+
+def _copy(session: Session, cursor, table: Table, target: str, columns: Sequence[str], rows: Sequence[Sequence],
+          defaults: bool = True) -> str:
     """Binary COPY of rows of `table`'s `columns` into `target` (the table itself or a staging copy),
-    with the other columns' Python-side defaults; the columns written, as a list for SQL."""
+    with the other columns' Python-side defaults unless `defaults` is off; the columns written, as a
+    list for SQL."""
     dialect = session.get_bind().dialect
     default_of = {column: column.default.arg if column.default.is_scalar else column.default.arg(None)
                   for column in table.columns
-                  if column.name not in columns and column.default is not None}
+                  if defaults and column.name not in columns and column.default is not None}
     tail = [value if process is None else process(value)
             for column, value in default_of.items() for process in (column.type.bind_processor(dialect),)]
     processors = [(index, process) for index, name in enumerate(columns)

@@ -8,7 +8,15 @@ import pytest
 from sqlalchemy import JSON, Float, Integer, String, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.runtime.db import Database, UtcDateTime, bulk_insert, bulk_insert_returning_ids, bulk_upsert, new_metadata
+from services.runtime.db import (
+    Database,
+    UtcDateTime,
+    bulk_insert,
+    bulk_insert_returning_ids,
+    bulk_update,
+    bulk_upsert,
+    new_metadata,
+)
 
 
 class _Base(DeclarativeBase):
@@ -29,6 +37,8 @@ class Remark(_Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     text: Mapped[str] = mapped_column(String(40))
     version: Mapped[int] = mapped_column(Integer, default=1)
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
+    edited: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 COLUMNS = ["device", "at", "level", "state"]
@@ -92,3 +102,24 @@ def test_inserted_rows_get_new_keys_in_row_order(database):
     with database.unit_of_work() as session:
         stored = {row.id: (row.text, row.version) for row in session.scalars(select(Remark))}
     assert [stored[i] for i in first + second] == [("a", 1), ("b", 1), ("c", 1), ("d", 1)]
+
+
+def test_update_sets_the_named_rows_raises_their_version_and_leaves_the_rest(database):
+    with database.unit_of_work() as session:
+        a, b, c = bulk_insert_returning_ids(session, Remark.__table__, ["text"], [("a",), ("b",), ("c",)])
+    columns = ["id", "text", "details", "edited"]
+    with database.unit_of_work() as session:
+        bulk_update(session, Remark.__table__, "id", columns, [(a, "a2", {"by": ["x"]}, T0), (c, "c2", {}, None)],
+                    increment=["version"])
+        # A second call in the same transaction applies only its own rows.
+        bulk_update(session, Remark.__table__, "id", columns, [(c, "c3", {"n": 1}, T0 + timedelta(days=1))],
+                    increment=["version"])
+    with database.unit_of_work() as session:
+        stored = {row.id: (row.text, row.version, row.details, row.edited) for row in session.scalars(select(Remark))}
+    assert stored == {a: ("a2", 2, {"by": ["x"]}, T0), b: ("b", 1, {}, None),
+                      c: ("c3", 3, {"n": 1}, T0 + timedelta(days=1))}
+    with pytest.raises(RuntimeError), database.unit_of_work() as session:
+        bulk_update(session, Remark.__table__, "id", ["id", "text"], [(b, "lost")], increment=["version"])
+        raise RuntimeError("the rest of the unit of work failed")
+    with database.unit_of_work() as session:
+        assert session.get(Remark, b).text == "b"
