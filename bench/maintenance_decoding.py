@@ -11,7 +11,7 @@ processing's ROUND_EVENTS. Each format is also timed alone: its events of the sa
     .venv/bin/python bench/maintenance_decoding.py [--events 60000] [--assets 1000] [--repeat 3]
 Prints a table (best of `repeat` CPU seconds, µs per event, and a fingerprint of every alarm and
 device state: two code versions that behave the same print the same one) and writes
-bench/results/maintenance_decoding.json. To compare with another build, run this file from its tree.
+bench/results/maintenance_decoding.json. To compare with another version, run this file from its tree.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ from maintenance_ingest import make_event
 
 from fleetops.maintenance.v1 import diagnostics_pb2 as dpb
 
-from services.maintenance import decoding
 from services.maintenance.decoding import decode, event_format, payload_kind
 from services.maintenance.domain.alarms import Alarm, clear, clearing_signal, observe
 from services.maintenance.domain.diagnostics import (Action, Catalogues, MalformedDiagnostic, RegistrySet, Severity,
@@ -134,13 +133,12 @@ def main() -> None:
     rounds = [stream[start:start + ROUND_EVENTS] for start in range(0, len(stream), ROUND_EVENTS)]
     kinds = sorted({payload_kind(message) for _, message in stream})
     process(rounds, catalogues, registries)  # warms the decoders' caches, as a running worker has them
-    compiled = Path(decoding.__file__).suffix != ".py"  # native/build.py's extension modules
     rows = []
     for kind in [*kinds, "weighted mix"]:
         of_kind = [[e for e in events if kind in ("weighted mix", payload_kind(e[1]))] for events in rounds]
         count = sum(map(len, of_kind))
         seconds, outcome = timed(of_kind, catalogues, registries, args.repeat)
-        rows.append({"events": kind, "compiled": compiled, "count": count, "share": round(count / len(stream), 3),
+        rows.append({"events": kind, "count": count, "share": round(count / len(stream), 3),
                      "cpu_s": round(seconds, 3), "us_per_event": round(1e6 * seconds / count, 1),
                      "fingerprint": fingerprint(outcome)})
     report("maintenance_decoding", rows)
