@@ -3,7 +3,7 @@
 A batch is validated event by event (a malformed one is rejected with its index and reason, the rest
 go on), replays are settled by (source, source_event_id) and the event's fingerprint, events of
 customers without data-collection consent are refused, and the accepted events are appended as
-`pending` in one transaction (on PostgreSQL through COPY). The answer goes out after that commit;
+pending in one transaction (on PostgreSQL through COPY). The answer goes out after that commit;
 decoding, alarms and work orders happen in `processing.EventProcessor`, in the background, or before
 the answer when the caller sets `wait_for_processing`.
 
@@ -156,7 +156,7 @@ class Ingestion:
                     index = by_key[(source, event_id)]
                     if status in (EventStatus.REJECTED, EventStatus.DISCARDED):
                         _reject(results[index], reason)
-                    elif status == EventStatus.PENDING:
+                    elif status == EventStatus.ACKNOWLEDGED:  # processing records an awaited event's outcome
                         results[index].reason = "acknowledged; processing waits until the fleet service describes the asset"
                     else:
                         results[index].reason = reason

@@ -1,9 +1,9 @@
 """Processing of acknowledged diagnostic events: decode, alarms, work orders, supplies, meters.
 
-Events wait in `diagnostic_events` as `pending` (see ingestion.py). A round takes assets with
+Events wait in `pending_events` (see ingestion.py and store_ingest.py). A round takes assets with
 pending events, locks their `asset_refs` rows (SKIP LOCKED in the background, so replicas share
 the work and each asset is worked on by one transaction at a time), decodes their events oldest
-first, applies what they mean and marks them processed, all in one transaction: after a crash the
+first, applies what they mean and takes them off the queue, all in one transaction: after a crash the
 round is rolled back and its events are still pending, so each event takes effect exactly once.
 
 An event whose asset the fleet service has not described yet (it was down when the event came)
@@ -51,12 +51,12 @@ from services.maintenance.orders import OrderDesk, OrderRound
 from services.maintenance.store_ingest import (
     AlarmRow,
     DeviceStateRow,
-    IS_PENDING,
     DiagnosticEventRow,
     EventStatus,
     MeterOutboxRow,
+    PendingEventRow,
     SupplyReadingRow,
-    mark_processed,
+    dequeue,
 )
 from services.maintenance.store_orders import WorkOrderRow
 from services.runtime.dataclass_json import from_json, to_json
@@ -93,6 +93,7 @@ WAKE_CHANNEL = "fleetops_maintenance_events"
 @dataclass(slots=True)
 class _Event:
     order: int  # position in the round, oldest first
+    queue_id: int  # its entry in pending_events
     key: tuple[str, str]
     message: dpb.DiagnosticEvent
     asset_id: str
@@ -288,29 +289,36 @@ class EventProcessor:
 
     @staticmethod
     def _pending_assets(session: Session) -> list[str]:
-        return list(session.scalars(
-            select(DiagnosticEventRow.asset_id).where(IS_PENDING)
-            .group_by(DiagnosticEventRow.asset_id).order_by(func.min(DiagnosticEventRow.receive_time))
-            .limit(ROUND_CANDIDATES)))
+        queue = PendingEventRow.__table__
+        return list(session.scalars(select(queue.c.asset_id).group_by(queue.c.asset_id)
+                                    .order_by(func.min(queue.c.receive_time)).limit(ROUND_CANDIDATES)))
 
     @staticmethod
     def _load(session: Session, asset_ids: list[str]) -> list[_Event]:
-        table = DiagnosticEventRow.__table__
-        order = (table.c.observe_time, table.c.receive_time, table.c.position)
+        queue, stored = PendingEventRow.__table__, DiagnosticEventRow.__table__
+        order = (queue.c.observe_time, queue.c.receive_time, queue.c.position)
         merged = len(asset_ids) > CHUNK_SIZE  # each chunk comes in order; several are merged by their order
         rows = []
         connection = session.connection()  # Core rows: the ORM's result layer costs more than the query
         for chunk in chunks(asset_ids):
+            # The round's entries are chosen and ordered on the narrow queue, then each fetches its
+            # payload by primary key (a join would let the planner sort or hash the wide rows).
+            oldest = (select(queue.c.id, queue.c.source, queue.c.source_event_id, queue.c.asset_id, queue.c.kind,
+                             queue.c.awaited, *order)
+                      .where(queue.c.asset_id.in_(chunk)).order_by(*order).limit(ROUND_EVENTS).subquery())
+            payload = (select(stored.c.payload).where(stored.c.source == oldest.c.source,
+                                                      stored.c.source_event_id == oldest.c.source_event_id)
+                       .scalar_subquery())
             rows += connection.execute(
-                select(table.c.source, table.c.source_event_id, table.c.payload, table.c.asset_id, table.c.kind,
-                       table.c.receive_time, table.c.awaited, *(order if merged else ()))
-                .where(IS_PENDING, table.c.asset_id.in_(chunk))
-                .order_by(*order).limit(ROUND_EVENTS)).all()
+                select(oldest.c.id, oldest.c.source, oldest.c.source_event_id, payload, oldest.c.asset_id,
+                       oldest.c.kind, oldest.c.receive_time, oldest.c.awaited,
+                       *((oldest.c.observe_time, oldest.c.receive_time, oldest.c.position) if merged else ()))
+                .order_by(oldest.c.observe_time, oldest.c.receive_time, oldest.c.position)).all()
         if merged:
             rows.sort(key=lambda r: (r.observe_time, r.receive_time, r.position))
         parse = dpb.DiagnosticEvent.FromString
-        return [_Event(number, (source, event_id), parse(payload), asset_id, kind, receive_time, awaited)
-                for number, (source, event_id, payload, asset_id, kind, receive_time, awaited, *_)
+        return [_Event(number, queue_id, (source, event_id), parse(payload), asset_id, kind, receive_time, awaited)
+                for number, (queue_id, source, event_id, payload, asset_id, kind, receive_time, awaited, *_)
                 in enumerate(rows[:ROUND_EVENTS])]
 
     @staticmethod
@@ -328,15 +336,13 @@ class EventProcessor:
         return accepted
 
     def _settle(self, session: Session, events: list[_Event], now: datetime) -> None:
-        """Marks the round's events with what became of them, in the round's transaction: set-based
-        for the plain ones, a row each for rejections and awaited outcomes."""
-        plain = [e.key for e in events if e.status is EventStatus.PROCESSED and not e.reason and not e.awaited]
-        mark_processed(session, plain, now)
-        settled = set(plain)
+        """Takes the round's events off the queue, in the round's transaction, and writes the event's
+        own row only when there is something to record: a rejection, a note, an awaited outcome."""
+        dequeue(session, [e.queue_id for e in events])
         table = DiagnosticEventRow.__table__
         detailed = [dict(key_source=e.key[0], key_event_id=e.key[1], status=e.status, reason=e.reason[:2000],
                          process_time=now, outcome=_outcome(e) if e.awaited else None)
-                    for e in events if e.key not in settled]
+                    for e in events if e.status is not EventStatus.PROCESSED or e.reason or e.awaited]
         if detailed:
             session.execute(table.update().where(table.c.source == bindparam("key_source"),
                                                  table.c.source_event_id == bindparam("key_event_id")), detailed)
@@ -474,8 +480,7 @@ class BacklogGauges(Collector):
         try:
             with self._database.unit_of_work() as session:
                 count, oldest = session.execute(
-                    select(func.count(), func.min(DiagnosticEventRow.receive_time))
-                    .where(IS_PENDING)).one()
+                    select(func.count(), func.min(PendingEventRow.receive_time))).one()
                 unforwarded = session.scalar(select(func.count()).where(MeterOutboxRow.sent.is_(False)))
         except Exception:  # a scrape must not fail because the database is briefly away
             log.warning("could not measure the ingestion backlog for /metrics", exc_info=True)

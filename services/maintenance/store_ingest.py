@@ -3,25 +3,29 @@ state the decoders need between events, alarms, supply history and meter reading
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
 from google.protobuf.timestamp_pb2 import Timestamp
-from sqlalchemy import JSON, Boolean, Float, Index, Integer, LargeBinary, String, select, text, tuple_
+from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, LargeBinary, String, select, text, tuple_
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from services.maintenance.store import Base
-from services.runtime.db import UtcDateTime, driver_connection, insert_new, is_postgresql, utc_now
+from services.runtime.db import UtcDateTime, bulk_insert, chunks, driver_connection, insert_new, is_postgresql, utc_now
 from services.runtime.resources import from_timestamp
 
 
 class EventStatus(StrEnum):
+    # How an event stands, as callers see it. Only the last three are written by processing; an event
+    # waits (`pending`) while it has a row in `pending_events`, whatever its own row says.
     PENDING = "pending"  # acknowledged, not processed yet
     PROCESSED = "processed"
     REJECTED = "rejected"  # the processor found it malformed, or its asset is not in the fleet
     DISCARDED = "discarded"  # its customer turned out not to consent to data collection
+    # Stored as the event is appended, and left as it is by processing that has nothing to record
+    # (see DiagnosticEventRow): pending while queued, processed once it has left the queue.
+    ACKNOWLEDGED = "acknowledged"
 
 
 class AssetRefRow(Base):
@@ -44,22 +48,18 @@ class AssetRefRow(Base):
     fetched_time: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
 
 
-_PENDING_SQL = f"status = '{EventStatus.PENDING}'"
-
-
 class DiagnosticEventRow(Base):
     """Every accepted event once: (source, source_event_id) makes replays harmless.
 
-    Written when the event is acknowledged (`pending`, with its serialized payload); the processor
-    decodes it later and sets `status` in the same transaction as the alarms and orders it caused.
+    Written when the event is acknowledged (`acknowledged`, with its serialized payload), together
+    with its entry in `pending_events`. The processor decodes it later and, in the same transaction
+    as the alarms and orders it caused, deletes that entry; it rewrites this row only when there is
+    something to record: a rejection or discard, a decoder's note, or the outcome an awaiting caller
+    reads (such an event always leaves `acknowledged`). A plain event is processed exactly when it
+    is `acknowledged` and no longer queued, and has no `process_time`.
     """
 
     __tablename__ = "diagnostic_events"
-    # Only events waiting for processing are indexed by asset (a partial index): marking an event
-    # processed adds no entry to it, and the processors' and the backlog gauge's scans stay small.
-    # Queries use it through IS_PENDING.
-    __table_args__ = (Index("ix_diagnostic_events_pending_asset", "asset_id",
-                            postgresql_where=text(_PENDING_SQL), sqlite_where=text(_PENDING_SQL)),)
     source: Mapped[str] = mapped_column(String(200), primary_key=True)
     source_event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(32))
@@ -72,16 +72,30 @@ class DiagnosticEventRow(Base):
     payload: Mapped[bytes] = mapped_column(LargeBinary)  # the DiagnosticEvent as received
     # Its caller waits for the outcome: processing records `outcome` (other events skip that write).
     awaited: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[str] = mapped_column(String(12), default=EventStatus.PENDING)
+    status: Mapped[str] = mapped_column(String(12), default=EventStatus.ACKNOWLEDGED)
     reason: Mapped[str] = mapped_column(String(2000), default="")
     # {"alarms": [...], "work_orders": [...]} the event touched; None when it touched none.
     outcome: Mapped[dict | None] = mapped_column(JSON)
     process_time: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
-# The pending filter as SQL text, not a bound parameter: the database uses the partial index only
-# for a condition it can match to the index's own, which a prepared statement's parameter is not.
-IS_PENDING = text(_PENDING_SQL)
+class PendingEventRow(Base):
+    """An acknowledged event waiting for processing: what the processor finds, orders and locks by,
+    without its payload. Processing deletes the row (a narrow delete where marking the event's own
+    wide row rewrote it whole and added a primary key entry per event)."""
+
+    __tablename__ = "pending_events"
+    __table_args__ = (Index("ix_pending_events_asset_order", "asset_id", "observe_time", "receive_time", "position"),)
+    # Deletes name rows by this number (one integer each, where the event's key is two texts).
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(200))
+    source_event_id: Mapped[str] = mapped_column(String(200))
+    asset_id: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(24))
+    observe_time: Mapped[datetime] = mapped_column(UtcDateTime)
+    receive_time: Mapped[datetime] = mapped_column(UtcDateTime)
+    position: Mapped[int] = mapped_column(Integer)
+    awaited: Mapped[bool] = mapped_column(Boolean)
 
 
 class DeviceStateRow(Base):
@@ -149,10 +163,10 @@ _CHUNK = 1000
 
 def append_events(session: Session, events: list[NewEvent], receive_time: datetime,
                   awaited: bool) -> dict[tuple[str, str], str]:
-    """Stores the events (keys and positions unique) whose (source, source_event_id) is not taken yet, as
-    pending; answers the stored fingerprint of every key that was taken. A concurrent transaction
-    appending the same key makes this one wait for it, and every caller appends in key order, so
-    two of them never wait on each other in a cycle."""
+    """Stores the events (keys and positions unique) whose (source, source_event_id) is not taken yet,
+    each with its entry in `pending_events`; answers the stored fingerprint of every key that was
+    taken. A concurrent transaction appending the same key makes this one wait for it, and every
+    caller appends in key order, so two of them never wait on each other in a cycle."""
     events = sorted(events, key=lambda event: event.key)
     if is_postgresql(session):
         taken = _append_copied(session, events, receive_time, awaited)
@@ -163,13 +177,20 @@ def append_events(session: Session, events: list[NewEvent], receive_time: dateti
             inserted |= insert_new(session, table, [dict(
                 source=e.key[0], source_event_id=e.key[1], fingerprint=e.fingerprint, asset_id=e.asset_id, kind=e.kind,
                 observe_time=from_timestamp(e.observe_time), receive_time=receive_time, position=e.position,
-                payload=e.payload, awaited=awaited, status=EventStatus.PENDING, reason="")
+                payload=e.payload, awaited=awaited, status=EventStatus.ACKNOWLEDGED, reason="")
                 for e in events[offset:offset + _CHUNK]], ["source", "source_event_id"])
+        # Queued only as inserted just now: a replay never queues its event a second time.
+        bulk_insert(session, PendingEventRow.__table__, _QUEUED_COLUMNS, [
+            (*e.key, e.asset_id, e.kind, from_timestamp(e.observe_time), receive_time, e.position, awaited)
+            for e in events if e.key in inserted])
         taken = {e.key: None for e in events if e.key not in inserted}
     unsettled = [key for key, fingerprint in taken.items() if fingerprint is None]
     if unsettled:
         taken.update(_fingerprints(session, unsettled))
     return taken
+
+
+_QUEUED_COLUMNS = ["source", "source_event_id", "asset_id", "kind", "observe_time", "receive_time", "position", "awaited"]
 
 
 def _fingerprints(session: Session, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
@@ -190,46 +211,36 @@ def _fingerprints(session: Session, keys: list[tuple[str, str]]) -> dict[tuple[s
     return found
 
 
-def mark_processed(session: Session, keys: list[tuple[str, str]], when: datetime) -> None:
-    """Sets these events `processed` in one statement per chunk (on PostgreSQL a join with the keys
-    as arrays, which uses the primary key; a long row-value IN list does not)."""
-    table = DiagnosticEventRow.__table__
+def dequeue(session: Session, queue_ids: list[int]) -> None:
+    """Deletes these entries of `pending_events`: their events are processed (on PostgreSQL in one
+    statement with the ids as an array; a long IN list costs a parameter each)."""
+    table = PendingEventRow.__table__
     if is_postgresql(session):
-        # By source (a round's events mostly share a few): one array of ids each, not a source per id.
-        ids_by_source: dict[str, list[str]] = defaultdict(list)
-        for source, event_id in keys:
-            ids_by_source[source].append(event_id)
-        for source, ids in sorted(ids_by_source.items()):
-            for offset in range(0, len(ids), 10 * _CHUNK):
-                session.execute(text(
-                    "UPDATE diagnostic_events AS e SET status = :status, process_time = :when"
-                    " FROM unnest(CAST(:event_ids AS text[])) AS k(source_event_id)"
-                    " WHERE e.source = :source AND e.source_event_id = k.source_event_id"),
-                    dict(status=EventStatus.PROCESSED.value, when=when, source=source,
-                         event_ids=ids[offset:offset + 10 * _CHUNK]))
+        session.execute(text("DELETE FROM pending_events WHERE id = ANY(CAST(:ids AS bigint[]))"), {"ids": queue_ids})
         return
-    for offset in range(0, len(keys), _CHUNK):
-        session.execute(table.update().where(tuple_(table.c.source, table.c.source_event_id)
-                                             .in_(keys[offset:offset + _CHUNK]))
-                        .values(status=EventStatus.PROCESSED, process_time=when))
+    for chunk in chunks(queue_ids):
+        session.execute(table.delete().where(table.c.id.in_(chunk)))
 
 
 _STAGING = "diagnostic_event_staging"
-# One statement: insert what is new; for the rest, the fingerprint stored before this statement
-# began (NULL when a concurrent transaction committed the key meanwhile: read again after). The
-# fingerprints are read by primary key, replay by replay: a join would let the planner scan the table.
-# The inserted rows are told apart by their position in the request (an integer to hash, where the
-# key was two texts to sort and merge).
+# One statement: insert what is new and queue it; for the rest, the fingerprint stored before this
+# statement began (NULL when a concurrent transaction committed the key meanwhile: read again after).
+# The fingerprints are read by primary key, replay by replay: a join would let the planner scan the
+# table. The inserted rows are told apart by their position in the request (an integer to hash,
+# where the key was two texts to sort and merge).
 _APPEND_STAGED = f"""
 WITH inserted AS (
     INSERT INTO diagnostic_events (source, source_event_id, fingerprint, asset_id, kind, observe_time, receive_time,
                                    position, payload, awaited, status, reason)
     SELECT source, source_event_id, fingerprint, asset_id, kind,
            to_timestamp(observe_seconds) + (observe_nanos / 1000) * interval '1 microsecond', %(receive_time)s,
-           position, payload, %(awaited)s, '{EventStatus.PENDING}', ''
+           position, payload, %(awaited)s, '{EventStatus.ACKNOWLEDGED}', ''
     FROM {_STAGING} ORDER BY source, source_event_id
     ON CONFLICT (source, source_event_id) DO NOTHING
-    RETURNING position)
+    RETURNING {", ".join(_QUEUED_COLUMNS)}),
+queued AS (
+    INSERT INTO pending_events ({", ".join(_QUEUED_COLUMNS)})
+    SELECT {", ".join(_QUEUED_COLUMNS)} FROM inserted)
 SELECT s.source, s.source_event_id,
        (SELECT e.fingerprint FROM diagnostic_events e WHERE e.source = s.source AND e.source_event_id = s.source_event_id)
 FROM {_STAGING} s LEFT JOIN inserted i ON i.position = s.position
