@@ -226,6 +226,32 @@ def test_a_payload_found_malformed_in_the_background_is_recorded_and_counted(dev
     assert devices.ingest(broken).results[0].outcome == O.INGEST_OUTCOME_DUPLICATE  # stored once, settled
 
 
+def test_a_backlog_processed_in_the_background_takes_each_event_once_and_in_order(devices, maintenance):
+    """What a queue that lost or doubled an event would show: a repeating fault counted too few or too
+    many times, a walk applied out of order, a backlog that never empties."""
+    printers, walkers = [devices.asset() for _ in range(3)], [devices.asset() for _ in range(2)]
+    repeats = {p: [devices.event(p, when(minute), printer_alert=alert_row()) for minute in range(6)] for p in printers}
+    raised = {w: devices.event(w, when(0), printer_alert_walk=dpb.PrinterAlertWalk(rows=[alert_row()])) for w in walkers}
+    emptied = {w: devices.event(w, when(5), printer_alert_walk=dpb.PrinterAlertWalk(rows=[])) for w in walkers}
+    # Sent newest first: the walk that clears, then the later repeats, then the rest; replays after.
+    batch = [*emptied.values(), *(e for events in repeats.values() for e in events[::-1]), *raised.values()]
+    assert devices.ingest(*batch, wait=False).accepted_count == len(batch)
+    replays = [e for events in repeats.values() for e in events[3:]]
+    assert devices.ingest(*replays, wait=False).duplicate_count == len(replays)
+
+    def settled():
+        return (_metric(maintenance, "fleetops_maintenance_ingest_backlog_events"),
+                [[a.count for a in _alarms(devices, p)] for p in printers],
+                [[a.state for a in _alarms(devices, w)] for w in walkers])
+
+    backlog, counts, states = eventually(settled, lambda found: found[0] == 0 and found[1] == [[6]] * 3
+                                         and found[2] == [[res.ALARM_STATE_CLEARED]] * 2)
+    assert (backlog, counts, states) == (0, [[6]] * 3, [[res.ALARM_STATE_CLEARED]] * 2)
+    # Replays after processing are not queued again.
+    assert devices.ingest(*batch, wait=False).duplicate_count == len(batch)
+    assert settled() == (0, [[6]] * 3, [[res.ALARM_STATE_CLEARED]] * 2)
+
+
 def test_events_acknowledged_while_the_fleet_service_is_down_are_processed_when_it_returns(new_database_url):
     """#10 faults: maintenance keeps ingesting without the fleet service and catches up after."""
     from services.fleet.main import DEFINITION as FLEET
