@@ -17,15 +17,14 @@ from services.runtime.resources import from_timestamp
 
 
 class EventStatus(StrEnum):
-    # How an event stands, as callers see it. Only the last three are written by processing; an event
-    # waits (`pending`) while it has a row in `pending_events`, whatever its own row says.
-    PENDING = "pending"  # acknowledged, not processed yet
-    PROCESSED = "processed"
+    """What `diagnostic_events.status` holds. An event waits for processing while it has an entry in
+    `pending_events`, whatever its status says."""
+
+    # As appended; processing with nothing to record leaves it so: processed once off the queue.
+    ACKNOWLEDGED = "acknowledged"
+    PROCESSED = "processed"  # with something recorded: a decoder's note, an awaiting caller's outcome
     REJECTED = "rejected"  # the processor found it malformed, or its asset is not in the fleet
     DISCARDED = "discarded"  # its customer turned out not to consent to data collection
-    # Stored as the event is appended, and left as it is by processing that has nothing to record
-    # (see DiagnosticEventRow): pending while queued, processed once it has left the queue.
-    ACKNOWLEDGED = "acknowledged"
 
 
 class AssetRefRow(Base):
