@@ -295,25 +295,16 @@ class EventProcessor:
 
     @staticmethod
     def _load(session: Session, asset_ids: list[str]) -> list[_Event]:
-        queue, stored = PendingEventRow.__table__, DiagnosticEventRow.__table__
+        queue = PendingEventRow.__table__
         order = (queue.c.observe_time, queue.c.receive_time, queue.c.position)
         merged = len(asset_ids) > CHUNK_SIZE  # each chunk comes in order; several are merged by their order
         rows = []
         connection = session.connection()  # Core rows: the ORM's result layer costs more than the query
         for chunk in chunks(asset_ids):
-            # The round's entries are chosen and ordered on the narrow queue, then each fetches its
-            # payload by primary key (a join would let the planner sort or hash the wide rows).
-            oldest = (select(queue.c.id, queue.c.source, queue.c.source_event_id, queue.c.asset_id, queue.c.kind,
-                             queue.c.awaited, *order)
-                      .where(queue.c.asset_id.in_(chunk)).order_by(*order).limit(ROUND_EVENTS).subquery())
-            payload = (select(stored.c.payload).where(stored.c.source == oldest.c.source,
-                                                      stored.c.source_event_id == oldest.c.source_event_id)
-                       .scalar_subquery())
             rows += connection.execute(
-                select(oldest.c.id, oldest.c.source, oldest.c.source_event_id, payload, oldest.c.asset_id,
-                       oldest.c.kind, oldest.c.receive_time, oldest.c.awaited,
-                       *((oldest.c.observe_time, oldest.c.receive_time, oldest.c.position) if merged else ()))
-                .order_by(oldest.c.observe_time, oldest.c.receive_time, oldest.c.position)).all()
+                select(queue.c.id, queue.c.source, queue.c.source_event_id, queue.c.payload, queue.c.asset_id,
+                       queue.c.kind, queue.c.receive_time, queue.c.awaited, *(order if merged else ()))
+                .where(queue.c.asset_id.in_(chunk)).order_by(*order).limit(ROUND_EVENTS)).all()
         if merged:
             rows.sort(key=lambda r: (r.observe_time, r.receive_time, r.position))
         parse = dpb.DiagnosticEvent.FromString

@@ -95,6 +95,9 @@ class PendingEventRow(Base):
     receive_time: Mapped[datetime] = mapped_column(UtcDateTime)
     position: Mapped[int] = mapped_column(Integer)
     awaited: Mapped[bool] = mapped_column(Boolean)
+    # A copy of the event's payload while it waits: a round reads its events from here alone (looking
+    # each up in diagnostic_events by its two-text key cost PostgreSQL more than writing the copy).
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class DeviceStateRow(Base):
@@ -180,7 +183,7 @@ def append_events(session: Session, events: list[NewEvent], receive_time: dateti
                 for e in events[offset:offset + _CHUNK]], ["source", "source_event_id"])
         # Queued only as inserted just now: a replay never queues its event a second time.
         bulk_insert(session, PendingEventRow.__table__, _QUEUED_COLUMNS, [
-            (*e.key, e.asset_id, e.kind, from_timestamp(e.observe_time), receive_time, e.position, awaited)
+            (*e.key, e.asset_id, e.kind, from_timestamp(e.observe_time), receive_time, e.position, awaited, e.payload)
             for e in events if e.key in inserted])
         taken = {e.key: None for e in events if e.key not in inserted}
     unsettled = [key for key, fingerprint in taken.items() if fingerprint is None]
@@ -189,7 +192,8 @@ def append_events(session: Session, events: list[NewEvent], receive_time: dateti
     return taken
 
 
-_QUEUED_COLUMNS = ["source", "source_event_id", "asset_id", "kind", "observe_time", "receive_time", "position", "awaited"]
+_QUEUED_COLUMNS = ["source", "source_event_id", "asset_id", "kind", "observe_time", "receive_time", "position", "awaited",
+                   "payload"]
 
 
 def _fingerprints(session: Session, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:

@@ -27,6 +27,7 @@ def upgrade() -> None:
     sa.Column('receive_time', services.runtime.db.UtcDateTime(timezone=True), nullable=False),
     sa.Column('position', sa.Integer(), nullable=False),
     sa.Column('awaited', sa.Boolean(), nullable=False),
+    sa.Column('payload', sa.LargeBinary(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_pending_events'))
     )
     with op.batch_alter_table('pending_events', schema=None) as batch_op:
@@ -36,8 +37,8 @@ def upgrade() -> None:
     # Events still waiting are queued; every stored event that was neither processed nor refused
     # now reads `acknowledged` (pending while queued).
     op.execute("INSERT INTO pending_events (source, source_event_id, asset_id, kind, observe_time, receive_time,"
-               " position, awaited) SELECT source, source_event_id, asset_id, kind, observe_time, receive_time,"
-               " position, awaited FROM diagnostic_events WHERE status = 'pending'")
+               " position, awaited, payload) SELECT source, source_event_id, asset_id, kind, observe_time, receive_time,"
+               " position, awaited, payload FROM diagnostic_events WHERE status = 'pending'")
     op.execute("UPDATE diagnostic_events SET status = 'acknowledged' WHERE status = 'pending'")
     with op.batch_alter_table('diagnostic_events', schema=None) as batch_op:
         batch_op.drop_index('ix_diagnostic_events_pending_asset', postgresql_where=sa.text("status = 'pending'"),
