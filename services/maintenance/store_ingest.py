@@ -79,9 +79,9 @@ class DiagnosticEventRow(Base):
 
 
 class PendingEventRow(Base):
-    """An acknowledged event waiting for processing: what the processor finds, orders and locks by,
-    without its payload. Processing deletes the row (a narrow delete where marking the event's own
-    wide row rewrote it whole and added a primary key entry per event)."""
+    """An acknowledged event waiting for processing: what the processor finds, orders and decodes.
+    Processing deletes the row (a delete only marks it gone, where marking the event's own row
+    processed rewrote it whole and added a primary key entry per event)."""
 
     __tablename__ = "pending_events"
     __table_args__ = (Index("ix_pending_events_asset_order", "asset_id", "observe_time", "receive_time", "position"),)
