@@ -1,22 +1,33 @@
-"""Meter ingestion throughput and GetUsage latency of the fleet service on PostgreSQL.
+"""RecordMeterReadings on PostgreSQL as the maintenance service's forwarder sends readings: fleet CPU
+and PostgreSQL CPU per reading, this working tree's code beside a baseline's (another git revision).
 
-Starts the fleet service as its own process on a fresh PostgreSQL database, onboards 10,000 assets
-by CSV import, records a month of daily readings in batches of 1,000, then times GetUsage.
+Each round starts the fleet service from each tree in turn (the order alternates) on a fresh
+database, onboards `--assets` printers by CSV import, sends `--warmup` batches untimed, then
+`--batches` batches of `--batch` readings in time order (every asset's counter read once per hour,
+hour after hour, as the forwarder's outbox holds them). CPU seconds are the fleet process's and its
+PostgreSQL backends' over the timed batches: on a shared machine they move less than wall-clock
+time. Every answer of the tree under test must equal the baseline's byte for byte. (GetUsage:
+bench/fleet_usage.py.)
 
-    .venv/bin/python bench/fleet_meter_ingest.py [--assets 10000] [--days 30] [--batch 1000]
-Prints a table and writes bench/results/fleet_meter_ingest.json.
+    .venv/bin/python bench/fleet_meter_ingest.py [--assets 1000] [--batch 5000] [--batches 20] [--rounds 2] [--baseline main]
+Prints a table and writes bench/results/fleet_meter_ingest.json. `--baseline ""` measures this tree only.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import os
 import statistics
 import sys
+import tempfile
 import time
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
+import sqlalchemy
 from fleetops.fleet.v1 import fleet_service_pb2 as pb
 from fleetops.fleet.v1 import fleet_service_pb2_grpc as pb_grpc
 from fleetops.fleet.v1 import meters_pb2 as mpb
@@ -24,7 +35,41 @@ from fleetops.fleet.v1 import resources_pb2 as res
 from google.protobuf import timestamp_pb2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_support import METADATA, percentile, postgres_database, report, service_process  # noqa: E402
+from bench_support import METADATA, ROOT, cpu_seconds, postgres_database, report, running_service  # noqa: E402
+from fleet_usage import exported  # noqa: E402
+
+FIRST_HOUR = datetime(2026, 3, 1, tzinfo=UTC)
+REGISTER = "total_impressions"
+
+
+def onboard(stub: pb_grpc.FleetServiceStub, assets: int) -> None:
+    stub.CreateDeviceModel(pb.CreateDeviceModelRequest(device_model_id="mfp", device_model=res.DeviceModel(
+        device_class=res.DEVICE_CLASS_PRINTER, maker="Ricoh", display_name="IM C3000",
+        registers=[res.MeterRegister(code=REGISTER, rollover_at="10000000")])), metadata=METADATA)
+    rows = ["asset_id,serial_number,device_model_id,customer_id,site_id,acquisition_mode,owner_party,install_date,contract"]
+    rows += [f"a{i:06d},SN{i:06d},mfp,bench,hq,lease,provider,2025-01-01," for i in range(assets)]
+    stub.ImportFleet(pb.ImportFleetRequest(
+        customers_csv="customer_id,legal_name,currency_code,tax_registration_number,data_collection_consent,parent_customer_id\n"
+                      "bench,Bench KK,JPY,,yes,\n",
+        sites_csv="customer_id,site_id,display_name,address,latitude,longitude,time_zone,service_territory\n"
+                  "bench,hq,HQ,,35.6,139.7,Asia/Tokyo,tokyo\n",
+        assets_csv="\n".join(rows) + "\n"), metadata=METADATA, timeout=600)
+
+
+def batches(assets: int, size: int, count: int) -> list[mpb.RecordMeterReadingsRequest]:
+    """`count` requests of `size` readings: hour by hour, every asset once an hour, counters rising
+    by an asset-dependent number of pages (some wrap at the counter's width)."""
+    requests = []
+    for number in range(count):
+        request = mpb.RecordMeterReadingsRequest()
+        for position in range(number * size, (number + 1) * size):
+            hour, asset = divmod(position, assets)
+            reading = request.readings.add(asset=f"assets/a{asset:06d}", register=REGISTER,
+                                           value=str((9_990_000 + asset * 7 + hour * (asset % 13)) % 10_000_000),
+                                           source=mpb.READING_SOURCE_DEVICE)
+            reading.read_time.CopyFrom(stamp(FIRST_HOUR + timedelta(hours=hour)))
+        requests.append(request)
+    return requests
 
 
 def stamp(moment: datetime) -> timestamp_pb2.Timestamp:
@@ -33,78 +78,62 @@ def stamp(moment: datetime) -> timestamp_pb2.Timestamp:
     return value
 
 
+def measure(label: str, root: Path, requests: list[mpb.RecordMeterReadingsRequest], warmup: int, assets: int,
+            digests: dict) -> dict:
+    with postgres_database("fleet_meters") as url, running_service("fleet", url, label=label, root=root) as fleet, \
+            grpc.insecure_channel(fleet.address, options=[("grpc.max_send_message_length", 64 << 20)]) as channel:
+        stub = pb_grpc.FleetServiceStub(channel)
+        onboard(stub, assets)
+        database = [sqlalchemy.make_url(url).database]
+        for request in requests[:warmup]:
+            stub.RecordMeterReadings(request, metadata=METADATA, timeout=120)
+        load = os.getloadavg()[0]
+        before = cpu_seconds(database)
+        started = time.perf_counter()
+        answers = [stub.RecordMeterReadings(request, metadata=METADATA, timeout=120) for request in requests[warmup:]]
+        seconds = time.perf_counter() - started
+        after = cpu_seconds(database)
+    for index, answer in enumerate(answers):
+        digest = hashlib.sha256(answer.SerializeToString(deterministic=True)).hexdigest()
+        assert digests.setdefault(index, digest) == digest, f"{label}: answer {index} differs from the baseline's"
+    readings = sum(len(request.readings) for request in requests[warmup:])
+
+    def per_reading(name: str) -> float:
+        return round(1e6 * (after.get(name, 0.0) - before.get(name, 0.0)) / readings, 1)
+
+    return {"code": label, "load_1min": round(load, 2), "readings": readings,
+            "accepted": sum(a.accepted_count for a in answers),
+            "fleet_cpu_us_per_reading": per_reading("services.fleet.main"),
+            "postgresql_cpu_us_per_reading": per_reading("postgresql"),
+            "wall_us_per_reading": round(1e6 * seconds / readings, 1)}
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--assets", type=int, default=10_000)
-    parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--batch", type=int, default=1_000)
+    parser.add_argument("--assets", type=int, default=1_000)
+    parser.add_argument("--batch", type=int, default=5_000)
+    parser.add_argument("--warmup", type=int, default=4)
+    parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--baseline", default="main", help="git revision to compare with; empty for none")
     args = parser.parse_args()
-    with postgres_database("fleet") as url, service_process("fleet", url) as address:
-        channel = grpc.insecure_channel(address, options=[("grpc.max_send_message_length", 64 << 20)])
-        results = run(pb_grpc.FleetServiceStub(channel), args)
-    report("fleet_meter_ingest", [results])
-
-
-def run(stub: pb_grpc.FleetServiceStub, args) -> dict:
-    stub.CreateDeviceModel(pb.CreateDeviceModelRequest(device_model_id="mfp", device_model=res.DeviceModel(
-        device_class=res.DEVICE_CLASS_PRINTER, maker="Ricoh", display_name="IM C3000",
-        registers=[res.MeterRegister(code="mono_impressions", rollover_at="10000000"),
-                   res.MeterRegister(code="colour_impressions", rollover_at="10000000")])), metadata=METADATA)
-    assets_csv = ["asset_id,serial_number,device_model_id,customer_id,site_id,acquisition_mode,owner_party,install_date,contract"]
-    assets_csv += [f"a{i:06d},SN{i:06d},mfp,bench,hq,lease,provider,2025-01-01," for i in range(args.assets)]
-    started = time.perf_counter()
-    stub.ImportFleet(pb.ImportFleetRequest(
-        customers_csv="customer_id,legal_name,currency_code,tax_registration_number,data_collection_consent,parent_customer_id\n"
-                      "bench,Bench KK,JPY,,yes,\n",
-        sites_csv="customer_id,site_id,display_name,address,latitude,longitude,time_zone,service_territory\n"
-                  "bench,hq,HQ,,35.6,139.7,Asia/Tokyo,tokyo\n",
-        assets_csv="\n".join(assets_csv) + "\n"), metadata=METADATA, timeout=600)
-    import_seconds = time.perf_counter() - started
-
-    start_day = datetime(2026, 3, 1, 6, tzinfo=UTC)
-    readings = [(f"assets/a{i:06d}", day) for day in range(args.days) for i in range(args.assets)]
-    batch_seconds: list[float] = []
-    accepted = 0
-    started = time.perf_counter()
-    for offset in range(0, len(readings), args.batch):
-        batch = [mpb.MeterReading(asset=asset, register="mono_impressions", value=str(1000 + 120 * day),
-                                  read_time=stamp(start_day + timedelta(days=day)), source=mpb.READING_SOURCE_DEVICE)
-                 for asset, day in readings[offset:offset + args.batch]]
-        t0 = time.perf_counter()
-        response = stub.RecordMeterReadings(mpb.RecordMeterReadingsRequest(readings=batch), metadata=METADATA,
-                                            timeout=120)
-        batch_seconds.append(time.perf_counter() - t0)
-        accepted += response.accepted_count
-    ingest_seconds = time.perf_counter() - started
-
-    single: list[float] = []
-    for i in range(200):
-        t0 = time.perf_counter()
-        stub.GetUsage(mpb.GetUsageRequest(assets=[f"assets/a{(i * 37) % args.assets:06d}"], register="mono_impressions",
-                                          start_time=stamp(start_day), end_time=stamp(start_day + timedelta(days=args.days))),
-                      metadata=METADATA, timeout=30)
-        single.append(time.perf_counter() - t0)
-    batched: list[float] = []
-    for i in range(10):
-        names = [f"assets/a{(i * 1000 + j) % args.assets:06d}" for j in range(1000)]
-        t0 = time.perf_counter()
-        stub.GetUsage(mpb.GetUsageRequest(assets=names, register="mono_impressions", start_time=stamp(start_day),
-                                          end_time=stamp(start_day + timedelta(days=args.days + 5))),
-                      metadata=METADATA, timeout=60)
-        batched.append(time.perf_counter() - t0)
-    return {
-        "assets": args.assets, "days": args.days, "batch": args.batch, "database": "postgresql",
-        "import_seconds": round(import_seconds, 2),
-        "readings": len(readings), "accepted": accepted, "ingest_seconds": round(ingest_seconds, 2),
-        "readings_per_second": round(len(readings) / ingest_seconds),
-        "batch_p50_ms": round(1000 * statistics.median(batch_seconds), 1),
-        "batch_p99_ms": round(1000 * percentile(batch_seconds, 0.99), 1),
-        "get_usage_1_asset_p50_ms": round(1000 * statistics.median(single), 2),
-        "get_usage_1_asset_p99_ms": round(1000 * percentile(single, 0.99), 2),
-        "get_usage_1000_assets_p50_ms": round(1000 * statistics.median(batched), 1),
-        "get_usage_1000_assets_p99_ms": round(1000 * percentile(batched, 0.99), 1),
-    }
+    requests = batches(args.assets, args.batch, args.warmup + args.batches)
+    rows, digests = [], {}
+    with ExitStack() as stack:
+        trees = [("this tree", ROOT)]
+        if args.baseline:
+            scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fleet-meters-")))
+            trees.insert(0, (f"baseline {args.baseline}", exported(args.baseline, scratch)))
+        for round_index in range(args.rounds):
+            for label, root in (trees if round_index % 2 == 0 else trees[::-1]):
+                rows.append({"round": round_index + 1, **measure(label, root, requests, args.warmup, args.assets,
+                                                                 digests)})
+                print(rows[-1], flush=True)
+    for label, _ in trees:
+        mine = [row for row in rows if row["code"] == label]
+        rows.append({"round": "median", "code": label, **{key: round(statistics.median(row[key] for row in mine), 2)
+                                                          for key in mine[0] if key not in ("round", "code")}})
+    report("fleet_meter_ingest", rows)
 
 
 if __name__ == "__main__":
