@@ -139,7 +139,10 @@ class MeterMethods:
             valid.append(p)
         pairs = set(rules_of)
         latest = latest_readings(session, pairs)
-        stored_at = readings_at(session, {(p.asset_id, p.register, p.reading.read_time) for p in valid})
+        # Only a reading at or before its pair's latest can meet a stored one: in-order batches skip the lookup.
+        stored_at = readings_at(session, {(p.asset_id, p.register, p.reading.read_time) for p in valid
+                                          if (last := latest.get((p.asset_id, p.register))) is not None
+                                          and p.reading.read_time <= last.reading.read_time})
         resets = resets_of(session, pairs)
         batch_at: dict[tuple[str, str, datetime], Decimal] = {}
         accepted_rows: list[dict] = []
