@@ -42,10 +42,10 @@ from services.fleet.store import (
     MeterReadingRow,
     MeterResetRow,
 )
-from services.runtime.db import UtcDateTime, bulk_insert, is_postgresql, upsert
+from services.runtime.db import UtcDateTime, bulk_insert, bulk_upsert, chunks, is_postgresql
 
 Pair = tuple[str, str]  # (asset id, register)
-_CHUNK = 1000
+_LATEST_COLUMNS = ("asset_id", "register", "read_time", "value", "consumed", "high_water", "rollovers", "resets")
 
 
 def asset_registers(session: Session, asset_ids: Iterable[str], *, lock: bool = False) -> dict[str, tuple[str, list[dict]]]:
@@ -80,14 +80,33 @@ def state_columns(state: CounterState) -> dict:
     return dict(consumed=state.consumed, high_water=state.high_water, rollovers=state.rollovers, resets=state.resets)
 
 
+def _state_values(state: CounterState) -> tuple:
+    return state.consumed, state.high_water, state.rollovers, state.resets
+
+
 def latest_readings(session: Session, pairs: set[Pair]) -> dict[Pair, StoredReading]:
-    found: dict[Pair, StoredReading] = {}
+    """Core rows, found by primary key: on PostgreSQL with the pairs as arrays (a long row-value IN
+    list is planned as a scan of the whole table)."""
+    if not pairs:
+        return {}
+    latest = MeterLatestRow
+    columns = (latest.asset_id, latest.register, latest.read_time, latest.value, latest.consumed, latest.high_water,
+               latest.rollovers, latest.resets)
     ordered = sorted(pairs)
-    for offset in range(0, len(ordered), _CHUNK):
-        rows = session.scalars(select(MeterLatestRow).where(
-            tuple_(MeterLatestRow.asset_id, MeterLatestRow.register).in_(ordered[offset:offset + _CHUNK])))
-        found.update({(r.asset_id, r.register): StoredReading(Reading(r.read_time, r.value), _state_of(r)) for r in rows})
-    return found
+    if is_postgresql(session):
+        keys = func.unnest(bindparam("asset_ids", [a for a, _ in ordered], type_=ARRAY(String)),
+                           bindparam("registers", [r for _, r in ordered], type_=ARRAY(String))).table_valued(
+            column("asset_id", String), column("register", String)).render_derived()
+        statements = [select(*columns).join(keys, and_(latest.asset_id == keys.c.asset_id,
+                                                        latest.register == keys.c.register))]
+    else:
+        statements = [select(*columns).where(tuple_(latest.asset_id, latest.register).in_(chunk))
+                      for chunk in chunks(ordered)]
+    return {(asset_id, register): StoredReading(Reading(read_time, value),
+                                                CounterState(consumed, high_water, rollovers, resets))
+            for statement in statements
+            for asset_id, register, read_time, value, consumed, high_water, rollovers, resets
+            in session.connection().execute(statement).all()}
 
 
 def readings_at(session: Session, keys: set[tuple[str, str, datetime]]) -> dict[tuple[str, str, datetime], Reading]:
@@ -140,10 +159,10 @@ def insert_readings(session: Session, rows: list[dict], latest: dict[Pair, Store
         return
     columns = list(rows[0])
     bulk_insert(session, MeterReadingRow.__table__, columns, [tuple(row[c] for c in columns) for row in rows])
-    touched = {(r["asset_id"], r["register"]) for r in rows}
-    upsert(session, MeterLatestRow.__table__, [
-        dict(asset_id=a, register=g, read_time=latest[(a, g)].reading.read_time, value=latest[(a, g)].reading.value,
-             **state_columns(latest[(a, g)].state)) for a, g in sorted(touched)], ["asset_id", "register"])
+    touched = sorted({(r["asset_id"], r["register"]) for r in rows})
+    bulk_upsert(session, MeterLatestRow.__table__, _LATEST_COLUMNS, [
+        (a, g, latest[(a, g)].reading.read_time, latest[(a, g)].reading.value, *_state_values(latest[(a, g)].state))
+        for a, g in touched], ["asset_id", "register"])
 
 
 def restate(session: Session, pair: Pair, since: datetime, rules: RegisterRules) -> None:
