@@ -41,6 +41,26 @@ def test_usage_counts_across_a_recorded_reset(fleet):
     assert usage.resets == 1
 
 
+def test_a_reset_of_one_register_leaves_the_others_alone(fleet):
+    f = Fleet(fleet.channel)
+    printer = f.printer()
+    for register in ("mono_impressions", "colour_impressions"):
+        f.read(printer, (at(1), "50000"), (at(10), "52000"), register=register)
+    f.stub.RecordMeterReset(mpb.RecordMeterResetRequest(reset=mpb.MeterReset(
+        asset=printer.name, register="mono_impressions", reset_time=stamp(at(12)), value_before="52500",
+        value_after="0")))
+    # colour goes on from 52,000; mono's new board starts at 0, so 1,200 there is no step back
+    colour = f.read(printer, (at(20), "1200"), (at(31), "53000"), register="colour_impressions")
+    assert [r.outcome for r in colour.results] == [REJECTED, ACCEPTED]
+    assert "backwards from 52000 to 1200" in colour.results[0].reason
+    mono = f.read(printer, (at(20), "1200"), (at(31), "3000"))
+    assert [r.outcome for r in mono.results] == [ACCEPTED, ACCEPTED]
+    colour_usage = f.usage(printer, at(1), at(31), register="colour_impressions")
+    assert (colour_usage.quantity, colour_usage.resets) == ("3000", 0)
+    mono_usage = f.usage(printer, at(1), at(31))
+    assert (mono_usage.quantity, mono_usage.resets) == (str(2500 + 3000), 1)
+
+
 def test_backward_reading_is_rejected_with_a_clear_reason(fleet):
     f = Fleet(fleet.channel)
     printer = f.printer()
