@@ -20,7 +20,7 @@ from sqlalchemy import Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from services.runtime.auth import current_identity
-from services.runtime.db import Database, UtcDateTime, utc_now
+from services.runtime.db import Database, UtcDateTime, bulk_insert, utc_now
 from services.runtime.errors import InvalidArgument
 from services.runtime.pagination import PageTokens
 from services.runtime.resources import to_timestamp
@@ -30,6 +30,7 @@ _PENDING = "fleetops_audit_changes"
 _SUMMARY_LIMIT = 500
 # Fields that identify a call rather than describe a change.
 _NOT_SUMMARIZED = {"name", "etag", "request_id", "update_mask", "validate_only"}
+_RECORD_COLUMNS = ("resource", "method", "action", "actor", "request_id", "time", "details")
 
 
 class AuditRecordMixin:
@@ -102,10 +103,10 @@ class AuditTrail:
         """Records written as one statement (work outside the request path, such as ingestion, calls this)."""
         actor = current_identity().subject or "anonymous"
         now = utc_now()
-        rows = [dict(resource=resource, method=method, action=action or method, actor=actor, request_id=request_id,
-                     time=now, details=_short(details)) for resource, action, details in changes]
-        if rows:
-            session.execute(self._model.__table__.insert(), rows)
+        # By COPY on PostgreSQL: a batch RPC writes one record per resource it touched, a thousand a call.
+        bulk_insert(session, self._model.__table__, _RECORD_COLUMNS,
+                    [(resource, method, action or method, actor, request_id, now, _short(details))
+                     for resource, action, details in changes])
 
     def list(self, request: audit_pb2.ListAuditRecordsRequest) -> audit_pb2.ListAuditRecordsResponse:
         """The `ListAuditRecords` RPC of every service: one resource's trail (or the whole trail), oldest first."""
