@@ -159,14 +159,17 @@ def resets_of(session: Session, pairs: set[Pair]) -> dict[Pair, list[Reset]]:
     return found
 
 
-def insert_readings(session: Session, rows: list[dict], latest: dict[Pair, StoredReading]) -> None:
-    """Inserts the accepted readings (with their counter states) and moves each pair's latest reading
-    forward (`latest` holds what this batch has made the latest)."""
+READING_COLUMNS = ("asset_id", "register", "read_time", "value", "source", "consumed", "high_water", "rollovers",
+                   "resets")
+
+
+def insert_readings(session: Session, rows: list[tuple], latest: dict[Pair, StoredReading]) -> None:
+    """Inserts the accepted readings, rows of `READING_COLUMNS` (with their counter states), and moves
+    each pair's latest reading forward (`latest` holds what this batch has made the latest)."""
     if not rows:
         return
-    columns = list(rows[0])
-    bulk_insert(session, MeterReadingRow.__table__, columns, [tuple(row[c] for c in columns) for row in rows])
-    touched = sorted({(r["asset_id"], r["register"]) for r in rows})
+    bulk_insert(session, MeterReadingRow.__table__, READING_COLUMNS, rows)
+    touched = sorted({(row[0], row[1]) for row in rows})
     bulk_upsert(session, MeterLatestRow.__table__, _LATEST_COLUMNS, [
         (a, g, latest[(a, g)].reading.read_time, latest[(a, g)].reading.value, *_state_values(latest[(a, g)].state))
         for a, g in touched], ["asset_id", "register"])

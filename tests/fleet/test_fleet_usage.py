@@ -23,6 +23,7 @@ from services.fleet.domain.meters import (
     Reading,
     RegisterRules,
     Reset,
+    advance_after,
     walk,
 )
 from tests.fleet.fleet_factory import Fleet, at, stamp
@@ -209,3 +210,20 @@ def test_usage_names_the_first_unknown_asset(fleet, histories):
                                             end_time=stamp(at(2))))
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
     assert "assets/ghost-1" in caught.value.details()
+
+
+def test_advancing_reading_by_reading_matches_the_walk():
+    """RecordMeterReadings advances an appended reading's state alone (`advance_after`); it must land
+    where one walk over the whole history does, resets between readings, on them and before the first."""
+    rules = RegisterRules(rollover_at=ROLLOVER, backward_jitter_tolerance=JITTER)
+    shuffle = random.Random(11)
+    for _ in range(200):
+        times = sorted(shuffle.sample(range(1, 60), 12))
+        readings = [Reading(at(1) + t * DAY, Decimal(shuffle.randrange(0, 9_000_000))) for t in times[:8]]
+        resets = [Reset(at(1) + t * DAY, Decimal(shuffle.randrange(0, 9_000_000)), Decimal(shuffle.randrange(0, 100)))
+                  for t in sorted([*times[8:], times[shuffle.randrange(8)], 0])]
+        state, after, stepped = CounterState(), None, []
+        for reading in readings:
+            state, after = advance_after(state, after, reading, resets, rules), reading.read_time
+            stepped.append(state)
+        assert stepped == walk(CounterState(), None, readings, resets, rules)

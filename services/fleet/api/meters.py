@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from fleetops.fleet.v1 import meters_pb2 as mpb
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -26,12 +27,12 @@ from services.fleet.domain.meters import (
     RegisterRules,
     Usage,
     Verdict,
+    advance_after,
     assess,
     endpoint_near,
     parse_decimal,
     plain,
     usage_from,
-    walk,
 )
 from services.fleet.meter_store import (
     StoredReading,
@@ -42,7 +43,6 @@ from services.fleet.meter_store import (
     readings_at,
     resets_of,
     restate,
-    state_columns,
     usage_points,
 )
 from services.fleet.store import MeterReadingRow, MeterResetRow
@@ -62,6 +62,15 @@ _KIND = {EndpointKind.ACTUAL: mpb.ENDPOINT_KIND_ACTUAL, EndpointKind.ESTIMATED: 
          EndpointKind.NO_DATA: mpb.ENDPOINT_KIND_NO_DATA}
 
 
+class _Result(NamedTuple):
+    """A reading's result message's fields (set in the response in index order)."""
+
+    outcome: int
+    reason: str
+    rollover: bool
+    field: str
+
+
 class _Parsed:
     __slots__ = ("index", "asset_id", "register", "reading", "source")
 
@@ -69,16 +78,24 @@ class _Parsed:
         self.index, self.asset_id, self.register, self.reading, self.source = index, asset_id, register, reading, source
 
 
-def _parse_reading(index: int, message: mpb.MeterReading) -> _Parsed:
-    prefix = f"readings[{index}]."
-    asset_id = ASSETS.key(message.asset, prefix + "asset")
+def _parse_reading(index: int, message: mpb.MeterReading, asset_ids: dict[str, str],
+                   read_times: dict[tuple[int, int], datetime]) -> _Parsed:
+    """`asset_ids` and `read_times` hold the names and stamps already parsed in this batch: each asset
+    and each read time comes back many times in one."""
+    asset_id = asset_ids.get(message.asset)
+    if asset_id is None:
+        asset_id = asset_ids[message.asset] = ASSETS.key(message.asset, f"readings[{index}].asset")
     if not message.register:
-        raise InvalidArgument.field(prefix + "register", "is required")
+        raise InvalidArgument.field(f"readings[{index}].register", "is required")
     if not message.HasField("read_time"):
-        raise InvalidArgument.field(prefix + "read_time", "is required")
-    value = parse_decimal(message.value, prefix + "value")
+        raise InvalidArgument.field(f"readings[{index}].read_time", "is required")
+    value = parse_decimal(message.value, f"readings[{index}].value")
     source = _SOURCE_FROM_PROTO.get(message.source, ReadingSource.DEVICE)
-    return _Parsed(index, asset_id, message.register, Reading(from_timestamp(message.read_time), value), source)
+    stamp = message.read_time
+    read_time = read_times.get((stamp.seconds, stamp.nanos))
+    if read_time is None:
+        read_time = read_times[(stamp.seconds, stamp.nanos)] = from_timestamp(stamp)
+    return _Parsed(index, asset_id, message.register, Reading(read_time, value), source)
 
 
 class MeterMethods:
@@ -88,50 +105,63 @@ class MeterMethods:
         if len(request.readings) > MAX_READINGS_PER_BATCH:
             raise InvalidArgument.field("readings", f"at most {MAX_READINGS_PER_BATCH} readings per call,"
                                                     f" got {len(request.readings)}")
-        results: dict[int, mpb.ReadingResult] = {}
+        results: dict[int, _Result] = {}
         parsed: list[_Parsed] = []
+        asset_ids: dict[str, str] = {}
+        read_times: dict[tuple[int, int], datetime] = {}
         for index, message in enumerate(request.readings):
             try:
-                parsed.append(_parse_reading(index, message))
+                parsed.append(_parse_reading(index, message, asset_ids, read_times))
             except InvalidArgument as error:
                 violation = error.violations[0]
-                results[index] = mpb.ReadingResult(index=index, outcome=mpb.READING_OUTCOME_REJECTED,
-                                                   field=violation.field, reason=violation.description)
+                results[index] = _Result(mpb.READING_OUTCOME_REJECTED, violation.description, False, violation.field)
 
         def record(session: Session) -> mpb.RecordMeterReadingsResponse:
             check_assets_visible(session, (p.asset_id for p in parsed))
             results.update(self._judge_and_store(session, parsed))
             _note_accepted(session, parsed, results)
-            ordered = [results[i] for i in range(len(request.readings))]
+            response = mpb.RecordMeterReadingsResponse()
+            add = response.results.add
             counts = defaultdict(int)
-            for result in ordered:
-                counts[result.outcome] += 1
+            for index in range(len(request.readings)):
+                # Set field by field, only what differs from the defaults: most results are a bare ACCEPTED.
+                outcome, reason, rollover, field = results[index]
+                result = add()
+                result.index = index
+                result.outcome = outcome
+                if reason:
+                    result.reason = reason
+                if field:
+                    result.field = field
+                if rollover:
+                    result.rollover = True
+                counts[outcome] += 1
             for outcome, count in counts.items():
                 self._readings_recorded.labels(mpb.ReadingOutcome.Name(outcome)[len("READING_OUTCOME_"):]
                                                .lower()).inc(count)
-            return mpb.RecordMeterReadingsResponse(
-                results=ordered, accepted_count=counts[mpb.READING_OUTCOME_ACCEPTED],
-                duplicate_count=counts[mpb.READING_OUTCOME_DUPLICATE],
-                rejected_count=counts[mpb.READING_OUTCOME_REJECTED])
+            response.accepted_count = counts[mpb.READING_OUTCOME_ACCEPTED]
+            response.duplicate_count = counts[mpb.READING_OUTCOME_DUPLICATE]
+            response.rejected_count = counts[mpb.READING_OUTCOME_REJECTED]
+            return response
 
         return self._standard.run("RecordMeterReadings", request, mpb.RecordMeterReadingsResponse, record)
 
-    def _judge_and_store(self, session: Session, parsed: list[_Parsed]) -> dict[int, mpb.ReadingResult]:
-        results: dict[int, mpb.ReadingResult] = {}
+    def _judge_and_store(self, session: Session, parsed: list[_Parsed]) -> dict[int, _Result]:
+        results: dict[int, _Result] = {}
         assets = asset_registers(session, (p.asset_id for p in parsed), lock=True)
         rules_of: dict[tuple[str, str], RegisterRules] = {}
         valid: list[_Parsed] = []
         specs_of_model: dict[str, dict] = {}
         for p in parsed:
             if p.asset_id not in assets:
-                results[p.index] = _rejected(p.index, f"readings[{p.index}].asset", f"assets/{p.asset_id} does not exist")
+                results[p.index] = _rejected(f"readings[{p.index}].asset", f"assets/{p.asset_id} does not exist")
                 continue
             model_id, registers = assets[p.asset_id]
             if model_id not in specs_of_model:
                 specs_of_model[model_id] = {spec.code: spec for spec in register_specs(registers)}
             specs = specs_of_model[model_id]
             if p.register not in specs:
-                results[p.index] = _rejected(p.index, f"readings[{p.index}].register",
+                results[p.index] = _rejected(f"readings[{p.index}].register",
                                              f"the asset's model reports no register {p.register!r};"
                                              f" it has {', '.join(sorted(specs)) or 'none'}")
                 continue
@@ -145,35 +175,37 @@ class MeterMethods:
                                           and p.reading.read_time <= last.reading.read_time})
         resets = resets_of(session, pairs)
         batch_at: dict[tuple[str, str, datetime], Decimal] = {}
-        accepted_rows: list[dict] = []
+        accepted_rows: list[tuple] = []
         restate_since: dict[tuple[str, str], datetime] = {}  # pairs that got a reading before their latest
         for p in sorted(valid, key=lambda p: (p.asset_id, p.register, p.reading.read_time)):
             pair = (p.asset_id, p.register)
-            key = (*pair, p.reading.read_time)
-            same_time = batch_at.get(key, stored_at[key].value if key in stored_at else None)
+            reading = p.reading
+            key = (p.asset_id, p.register, reading.read_time)
+            same_time = batch_at.get(key)
+            if same_time is None and key in stored_at:
+                same_time = stored_at[key].value
             last = latest.get(pair)
-            appended = last is None or p.reading.read_time > last.reading.read_time
+            appended = last is None or reading.read_time > last.reading.read_time
             if appended:
                 before, after = (last.reading if last else None), None
             else:
-                before, after = neighbours(session, pair, p.reading.read_time)
-            verdict: Assessment = assess(p.reading, before, after, resets.get(pair, []), rules_of[pair], same_time)
-            results[p.index] = mpb.ReadingResult(index=p.index, outcome=_OUTCOME[verdict.verdict],
-                                                 reason=verdict.reason, rollover=verdict.rollover,
-                                                 field=f"readings[{p.index}].value" if verdict.reason else "")
+                before, after = neighbours(session, pair, reading.read_time)
+            pair_resets = resets.get(pair, ())
+            verdict: Assessment = assess(reading, before, after, pair_resets, rules_of[pair], same_time)
+            results[p.index] = _Result(_OUTCOME[verdict.verdict], verdict.reason, verdict.rollover,
+                                       f"readings[{p.index}].value" if verdict.reason else "")
             if verdict.verdict is not Verdict.ACCEPTED:
                 continue
-            batch_at[key] = p.reading.value
+            batch_at[key] = reading.value
             if appended:
-                since = last.reading.read_time if last else None
-                state = walk(last.state if last else CounterState(), since, [p.reading], resets.get(pair, []),
-                             rules_of[pair])[0]
-                latest[pair] = StoredReading(p.reading, state)
+                state = advance_after(last.state if last else CounterState(), last.reading.read_time if last else None,
+                                      reading, pair_resets, rules_of[pair])
+                latest[pair] = StoredReading(reading, state)
             else:
-                state = CounterState(Decimal(0), p.reading.value)  # restated below, with its neighbours
-                restate_since[pair] = min(p.reading.read_time, restate_since.get(pair, p.reading.read_time))
-            accepted_rows.append(dict(asset_id=p.asset_id, register=p.register, read_time=p.reading.read_time,
-                                      value=p.reading.value, source=p.source.value, **state_columns(state)))
+                state = CounterState(Decimal(0), reading.value)  # restated below, with its neighbours
+                restate_since[pair] = min(reading.read_time, restate_since.get(pair, reading.read_time))
+            accepted_rows.append((p.asset_id, p.register, reading.read_time, reading.value, p.source.value,
+                                  state.consumed, state.high_water, state.rollovers, state.resets))
         insert_readings(session, accepted_rows, latest)
         for pair, since in sorted(restate_since.items()):
             restate(session, pair, since, rules_of[pair])
@@ -304,7 +336,7 @@ def _endpoint(endpoint: Endpoint, stamps: dict[datetime, Timestamp]) -> mpb.Usag
     return message
 
 
-def _note_accepted(session: Session, parsed: list[_Parsed], results: dict[int, mpb.ReadingResult]) -> None:
+def _note_accepted(session: Session, parsed: list[_Parsed], results: dict[int, _Result]) -> None:
     """Audits the batch per asset (readings are high volume: one record per asset and call, not per reading)."""
     accepted = defaultdict(int)
     for p in parsed:
@@ -314,5 +346,5 @@ def _note_accepted(session: Session, parsed: list[_Parsed], results: dict[int, m
                            for asset_id, count in sorted(accepted.items())])
 
 
-def _rejected(index: int, field: str, reason: str) -> mpb.ReadingResult:
-    return mpb.ReadingResult(index=index, outcome=mpb.READING_OUTCOME_REJECTED, field=field, reason=reason)
+def _rejected(field: str, reason: str) -> _Result:
+    return _Result(mpb.READING_OUTCOME_REJECTED, reason, False, field)

@@ -201,6 +201,14 @@ def walk(state: CounterState, after: datetime | None, readings: Sequence[Reading
     return states
 
 
+def advance_after(state: CounterState, after: datetime | None, reading: Reading, resets: Sequence[Reset],
+                  rules: RegisterRules) -> CounterState:
+    """`walk` for one reading (a reading appended in time order): the state after `reading`, from `state`
+    reached at the reading at time `after` (None: before anything); `resets` in time order."""
+    passed = [r for r in resets if (after is None or r.reset_time > after) and r.reset_time <= reading.read_time]
+    return advance(state, reading, passed, rules)
+
+
 class MeterPoint(NamedTuple):
     """A stored reading with the counter state after it (see `CounterState`): what an endpoint is taken
     from. The counter value and the usage since the first reading are whole units of 10^-METER_DECIMALS,
