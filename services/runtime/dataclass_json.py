@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import inspect
 import types
 import typing
 from collections.abc import Callable
@@ -19,36 +20,70 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
+def to_json(value: Any) -> Any:
+    kind = type(value)
+    write = _WRITERS.get(kind) or _writer(kind)
+    return write(value)
+
+
+# How each type is written, by exact type: every test to_json makes is on the value's type, so the
+# answer holds for every value of it. Filled as types are met; they are the program's own few.
+_WRITERS: dict[type, Callable[[Any], Any]] = {}
+
+
+def _writer(kind: type) -> Callable[[Any], Any]:
+    write = _WRITERS[kind] = _pick_writer(kind)
+    return write
+
+
+def _pick_writer(kind: type) -> Callable[[Any], Any]:
+    if kind in _SCALARS:
+        return _as_is
+    if dataclasses.is_dataclass(kind):
+        return _dataclass_writer(tuple(f.name for f in dataclasses.fields(kind)))
+    if issubclass(kind, enum.Enum):
+        # `_value_` is what Enum's `value` property returns, read without the property's call.
+        return _enum_value if inspect.getattr_static(kind, "value") is _ENUM_VALUE else _enum_value_property
+    if issubclass(kind, datetime | date):
+        return kind.isoformat
+    if issubclass(kind, Decimal):
+        return str
+    if issubclass(kind, bytes):
+        return kind.hex
+    if issubclass(kind, frozenset | set):
+        return lambda value: sorted([to_json(v) for v in value], key=repr)
+    if issubclass(kind, tuple | list):
+        return lambda value: [to_json(v) for v in value]
+    if issubclass(kind, dict):
+        return lambda value: {str(k): to_json(v) for k, v in value.items()}
+    return _as_is
+
+
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
-def to_json(value: Any) -> Any:
-    kind = type(value)
-    if kind in _SCALARS:  # most values: tested first, as an alarm is written on every event it sees
-        return value
-    names = _field_names(kind)
-    if names is not None:
-        return {name: to_json(getattr(value, name)) for name in names}
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, tuple | list | frozenset | set):
-        items = [to_json(v) for v in value]
-        return sorted(items, key=repr) if isinstance(value, frozenset | set) else items
-    if isinstance(value, dict):
-        return {str(k): to_json(v) for k, v in value.items()}
-    return value
+def _dataclass_writer(names: tuple[str, ...]) -> Callable[[Any], dict[str, Any]]:
+    def write(value: Any) -> dict[str, Any]:
+        # to_json inlined for each field (an alarm has 26 of them, most of them scalars).
+        written = {}
+        for name in names:
+            field = getattr(value, name)
+            kind = type(field)
+            written[name] = field if kind in _SCALARS else (_WRITERS.get(kind) or _writer(kind))(field)
+        return written
+
+    return write
 
 
-@cache
-def _field_names(kind: type) -> tuple[str, ...] | None:
-    """A dataclass's field names; None for any other type."""
-    return tuple(f.name for f in dataclasses.fields(kind)) if dataclasses.is_dataclass(kind) else None
+_ENUM_VALUE = inspect.getattr_static(enum.Enum, "value")
+
+
+def _enum_value(member: enum.Enum) -> Any:
+    return member._value_
+
+
+def _enum_value_property(member: enum.Enum) -> Any:
+    return member.value
 
 
 def from_json(kind: Any, data: Any) -> Any:
