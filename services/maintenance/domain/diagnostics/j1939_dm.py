@@ -99,6 +99,17 @@ class DiagnosticMessage:
 def decode_dm(
     asset: str, pgn: int, source_address: int, payload: bytes, timestamp_us: int | None = None
 ) -> DiagnosticMessage:
+    # Only bytes are hashable and immutable: any other buffer is decoded without the memo.
+    content = _dm_content if type(payload) is bytes else _dm_content.__wrapped__
+    kind, lamps, dtcs = content(pgn, source_address, payload)
+    return DiagnosticMessage(asset, kind, source_address, lamps, dtcs, timestamp_us)
+
+
+# Why a memo: an ECU repeats its DM1 every second with the same bytes, so their decoding is done
+# once per distinct (PGN, source, payload); everything it returns is frozen and derived from those
+# three alone. Rejections raise, so they are not cached; the bound keeps unusual traffic in check.
+@lru_cache(maxsize=4096)
+def _dm_content(pgn: int, source_address: int, payload: bytes | bytearray | memoryview) -> tuple[DmKind, Lamps, tuple[Dtc, ...]]:
     kind = _DM_KINDS.get(pgn)
     if kind is None:
         raise MalformedDiagnostic(f"PGN {pgn} is neither DM1 ({PGN_DM1}) nor DM2 ({PGN_DM2})")
@@ -113,8 +124,7 @@ def decode_dm(
         payload[start : start + _DTC_BYTES]
         for start in range(_LAMP_BYTES, _LAMP_BYTES + dtc_count * _DTC_BYTES, _DTC_BYTES)
     )
-    dtcs = tuple(_decode_dtc(raw) for raw in dtc_fields if raw not in _EMPTY_DTC_PATTERNS)
-    return DiagnosticMessage(asset, kind, source_address, lamps, dtcs, timestamp_us)
+    return kind, lamps, tuple(_decode_dtc(raw) for raw in dtc_fields if raw not in _EMPTY_DTC_PATTERNS)
 
 
 def decode_dm_message(asset: str, message: J1939Message) -> DiagnosticMessage:

@@ -126,7 +126,7 @@ class PageCounter:
 def decode_alert_row(asset: str, row: Row) -> PrinterAlert | PrinterAlertRemoved:
     device_index = _optional_index(row, "hrDeviceIndex", _DEFAULT_DEVICE_INDEX)
     alert_index = _ranged(row, "prtAlertIndex", 1, _INTEGER32_MAX)
-    code = wire_integer(_required(row, "prtAlertCode"), "prtAlertCode")
+    code = _integer(_required(row, "prtAlertCode"), "prtAlertCode")
     time_ticks = _optional_ranged(row, "prtAlertTime", 0, _COUNTER32_MAX)
     group_index = _optional_ranged(row, "prtAlertGroupIndex", NOT_APPLICABLE, _INTEGER32_MAX)
     if code == ALERT_REMOVAL_OF_BINARY_CHANGE_ENTRY:
@@ -245,18 +245,31 @@ def _required(row: Row, column: str) -> object:
 
 
 def _ranged(row: Row, column: str, low: int, high: int) -> int:
-    value = wire_integer(_required(row, column), column)
+    value = _integer(_required(row, column), column)
     if not low <= value <= high:
         raise MalformedDiagnostic(f"{column} {value} is outside {low}..{high}")
     return value
 
 
 def _optional_ranged(row: Row, column: str, low: int, high: int) -> int | None:
-    return None if row.get(column) is None else _ranged(row, column, low, high)
+    raw = row.get(column)
+    if raw is None:
+        return None
+    value = _integer(raw, column)
+    if not low <= value <= high:
+        raise MalformedDiagnostic(f"{column} {value} is outside {low}..{high}")
+    return value
 
 
 def _optional_index(row: Row, column: str, default: int) -> int:
-    return default if row.get(column) is None else _ranged(row, column, 1, _INTEGER32_MAX)
+    value = _optional_ranged(row, column, 1, _INTEGER32_MAX)
+    return default if value is None else value
+
+
+def _integer(raw: object, column: str) -> int:
+    # Most columns are plain digits, which wire_integer would also read with int() (str.isdecimal
+    # is its regex's \d+: Unicode category Nd); its strip and regex are for the other spellings.
+    return int(raw) if type(raw) is str and raw.isdecimal() else wire_integer(raw, column)
 
 
 def _description(row: Row, column: str) -> str:
@@ -266,7 +279,8 @@ def _description(row: Row, column: str) -> str:
         text = value.decode("utf-8", errors="replace")
     elif isinstance(value, str):
         text = value
-        octets = value.encode("utf-8")
+        # ASCII text is as many octets as characters: no need to encode it to count them.
+        octets = value if value.isascii() else value.encode("utf-8")
     else:
         raise MalformedDiagnostic(f"{column} must be text, not {value!r}")
     if len(octets) > _DESCRIPTION_MAX_OCTETS:
