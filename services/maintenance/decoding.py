@@ -95,18 +95,24 @@ class _Dm1State(dict):
 
 
 def _dm(asset: str, messages: list[tuple[int, int, bytes]], states: dict[str, dict]) -> Decoded:
+    decoded = [decode_dm(asset, pgn, source_address, bytes(data)) for pgn, source_address, data in messages]
     stored = states.get(J1939_DM1, {})
     made_this_round = isinstance(stored, _Dm1State)
+    if made_this_round and len(decoded) == 1 and decoded[0].kind is DmKind.DM1 \
+            and decoded[0].dtcs == stored.active.get(decoded[0].source_address):
+        # Why: most DM1s repeat their source's active DTCs exactly (the stored ones came from the
+        # tracker, so they hold no repeated SPN/FMI): nothing activates or clears, and the state
+        # the tracker would store equals the one stored.
+        return Decoded([])
     active = stored.active if made_this_round else {
         int(source): from_json(tuple[Dtc, ...], dtcs) for source, dtcs in stored.items()}
     tracker = Dm1Tracker(active)
     items: list[DecodedEvent] = []
     seen_sources: set[int] = set()
-    for pgn, source_address, data in messages:
-        message = decode_dm(asset, pgn, source_address, bytes(data))
+    for message in decoded:
         if message.kind is DmKind.DM1:
             change = tracker.update(message)
-            seen_sources.add(source_address)
+            seen_sources.add(message.source_address)
             items += [*change.cleared, *change.activated]
     if seen_sources:
         now_active = {**active, **{s: tracker.active(s) for s in seen_sources}}
