@@ -37,6 +37,7 @@ from services.maintenance.domain.diagnostics import (
     Severity,
     SupplyLevel,
 )
+from services.maintenance.domain.frozen import assemble
 from services.maintenance.domain.utc import as_utc
 from services.runtime.errors import FailedPrecondition, InvalidArgument
 
@@ -169,18 +170,24 @@ def observe(
     if current is not None and (current.asset, current.fault_key) != (fault.asset, fault.fault_key):
         raise InvalidArgument.field("alarm", "belongs to another asset or fault key than the fault")
     if current is None or not (current.is_active or _reopens(current, at, policy)):
-        return Alarm(
-            asset=fault.asset,
-            fault_key=fault.fault_key,
-            family=fault_family(fault.fault_key, fault.category),
-            fault=fault,
-            peak_severity=fault.severity,
-            state=AlarmState.ACTIVE,
-            first_seen=at,
-            last_seen=at,
-            count=1,
-            conditions=frozenset({fault.condition_id}),
-        )
+        return assemble(Alarm, {
+            "asset": fault.asset,
+            "fault_key": fault.fault_key,
+            "family": fault_family(fault.fault_key, fault.category),
+            "fault": fault,
+            "peak_severity": fault.severity,
+            "state": AlarmState.ACTIVE,
+            "first_seen": at,
+            "last_seen": at,
+            "count": 1,
+            "conditions": frozenset({fault.condition_id}),
+            "recent_clears": (),
+            "flapping": False,
+            "acknowledged_at": None,
+            "acknowledged_by": None,
+            "cleared_at": None,
+            "clear_reason": None,
+        })
     latest = at >= current.last_seen
     return _changed(
         current,

@@ -33,6 +33,7 @@ from services.maintenance.domain.diagnostics.printer_mib import (
 )
 from services.maintenance.domain.diagnostics.redfish_events import RedfishEvent
 from services.maintenance.domain.diagnostics.redfish_registry import Health
+from services.maintenance.domain.frozen import assemble
 
 DecodedEvent = (
     PrinterAlert
@@ -241,8 +242,11 @@ def _fault_kind(*, fault_key: str, severity: Severity, rule: FaultRule, action: 
 
 def _fault(asset: str, condition_id: str, description: str, kind: _FaultKind) -> NormalizedFault:
     fault_key, severity, category, action, skill, expected_duration_minutes, likely_parts = kind
-    return NormalizedFault(asset, fault_key, condition_id, severity, category, action, skill,
-                           expected_duration_minutes, likely_parts, description)
+    return assemble(NormalizedFault, {
+        "asset": asset, "fault_key": fault_key, "condition_id": condition_id, "severity": severity,
+        "category": category, "action": action, "skill": skill,
+        "expected_duration_minutes": expected_duration_minutes, "likely_parts": likely_parts,
+        "description": description})
 
 
 Kind = TypeVar("Kind", PrinterCatalogue, ForkliftCatalogue, ServerCatalogue)

@@ -25,6 +25,7 @@ from services.maintenance.domain.diagnostics.printer_mib import (
     wire_enum,
     wire_integer,
 )
+from services.maintenance.domain.frozen import assemble
 
 Row = Mapping[str, object]
 
@@ -138,44 +139,44 @@ def decode_alert_row(asset: str, row: Row) -> PrinterAlert | PrinterAlertRemoved
         return PrinterAlertRemoved(asset, device_index, group_index, time_ticks)
     training = row.get("prtAlertTrainingLevel")
     location = _optional_ranged(row, "prtAlertLocation", UNKNOWN, _INTEGER32_MAX)
-    return PrinterAlert(
-        asset=asset,
-        device_index=device_index,
-        alert_index=alert_index,
-        severity_level=wire_enum(
+    return assemble(PrinterAlert, {
+        "asset": asset,
+        "device_index": device_index,
+        "alert_index": alert_index,
+        "severity_level": wire_enum(
             _required(row, "prtAlertSeverityLevel"), AlertSeverityLevel, "prtAlertSeverityLevel"
         ),
-        training_level=None
+        "training_level": None
         if training is None
         else wire_enum(training, AlertTrainingLevel, "prtAlertTrainingLevel"),
-        group=wire_enum(_required(row, "prtAlertGroup"), AlertGroup, "prtAlertGroup"),
-        group_index=None if group_index in (None, NOT_APPLICABLE) else group_index,
-        location=None if location in (None, UNKNOWN) else location,
-        code=code,
-        description=_description(row, "prtAlertDescription"),
-        time_ticks=time_ticks,
-    )
+        "group": wire_enum(_required(row, "prtAlertGroup"), AlertGroup, "prtAlertGroup"),
+        "group_index": None if group_index in (None, NOT_APPLICABLE) else group_index,
+        "location": None if location in (None, UNKNOWN) else location,
+        "code": code,
+        "description": _description(row, "prtAlertDescription"),
+        "time_ticks": time_ticks,
+    })
 
 
 def decode_supply_row(asset: str, row: Row) -> SupplyLevel:
     max_capacity = _ranged(row, "prtMarkerSuppliesMaxCapacity", UNKNOWN, _INTEGER32_MAX)
     level = _ranged(row, "prtMarkerSuppliesLevel", SOME_REMAINING, _INTEGER32_MAX)
     supply_class = row.get("prtMarkerSuppliesClass")
-    return SupplyLevel(
-        asset=asset,
-        device_index=_optional_index(row, "hrDeviceIndex", _DEFAULT_DEVICE_INDEX),
-        supply_index=_ranged(row, "prtMarkerSuppliesIndex", 1, 65535),
-        supply_type=wire_enum(
+    return assemble(SupplyLevel, {
+        "asset": asset,
+        "device_index": _optional_index(row, "hrDeviceIndex", _DEFAULT_DEVICE_INDEX),
+        "supply_index": _ranged(row, "prtMarkerSuppliesIndex", 1, 65535),
+        "supply_type": wire_enum(
             _required(row, "prtMarkerSuppliesType"), MarkerSuppliesType, "prtMarkerSuppliesType"
         ),
-        supply_class=None
+        "supply_class": None
         if supply_class is None
         else wire_enum(supply_class, MarkerSuppliesClass, "prtMarkerSuppliesClass"),
-        description=_description(row, "prtMarkerSuppliesDescription"),
-        max_capacity=max_capacity if max_capacity > 0 else None,
-        level=level if level >= 0 else None,
-        level_state=_LEVEL_STATES.get(level, SupplyLevelState.MEASURED),
-    )
+        "description": _description(row, "prtMarkerSuppliesDescription"),
+        "max_capacity": max_capacity if max_capacity > 0 else None,
+        "level": level if level >= 0 else None,
+        "level_state": _LEVEL_STATES.get(level, SupplyLevelState.MEASURED),
+    })
 
 
 _LEVEL_STATES = {
@@ -187,13 +188,13 @@ _LEVEL_STATES = {
 
 def decode_marker_row(asset: str, row: Row) -> PageCounter:
     unit = row.get("prtMarkerCounterUnit")
-    return PageCounter(
-        asset=asset,
-        device_index=_optional_index(row, "hrDeviceIndex", _DEFAULT_DEVICE_INDEX),
-        marker_index=_ranged(row, "prtMarkerIndex", 1, 65535),
-        life_count=_ranged(row, "prtMarkerLifeCount", 0, _COUNTER32_MAX),
-        unit=None if unit is None else wire_enum(unit, MarkerCounterUnit, "prtMarkerCounterUnit"),
-    )
+    return assemble(PageCounter, {
+        "asset": asset,
+        "device_index": _optional_index(row, "hrDeviceIndex", _DEFAULT_DEVICE_INDEX),
+        "marker_index": _ranged(row, "prtMarkerIndex", 1, 65535),
+        "life_count": _ranged(row, "prtMarkerLifeCount", 0, _COUNTER32_MAX),
+        "unit": None if unit is None else wire_enum(unit, MarkerCounterUnit, "prtMarkerCounterUnit"),
+    })
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from services.maintenance.domain.diagnostics.redfish_registry import (
     RegistrySet,
     parse_message_id,
 )
+from services.maintenance.domain.frozen import assemble
 
 _CONDITION_PREFIX = "redfish:"
 
@@ -93,22 +94,22 @@ def decode_event_record(asset: str, record: object, registries: RegistrySet) -> 
             origin=origin,
             same_origin_only=resolved.clearing.same_origin_only,
         )
-    return RedfishEvent(
-        asset=asset,
-        message_id=parts.message_id,
-        prefix=parts.prefix,
-        message_key=parts.key,
-        severity=_severity(record, resolved),
-        message=_message_text(record, resolved, args),
-        args=args,
-        origin=origin,
-        timestamp=_timestamp(record.get("EventTimestamp")),
-        event_id=_optional_string(record, "EventId"),
-        event_group_id=_optional_integer(record, "EventGroupId"),
-        resolution=None if resolved is None else resolved.resolution,
-        registry_message=resolved,
-        clearing=clearing,
-    )
+    return assemble(RedfishEvent, {
+        "asset": asset,
+        "message_id": parts.message_id,
+        "prefix": parts.prefix,
+        "message_key": parts.key,
+        "severity": _severity(record, resolved),
+        "message": _message_text(record, resolved, args),
+        "args": args,
+        "origin": origin,
+        "timestamp": _timestamp(record.get("EventTimestamp")),
+        "event_id": _optional_string(record, "EventId"),
+        "event_group_id": _optional_integer(record, "EventGroupId"),
+        "resolution": None if resolved is None else resolved.resolution,
+        "registry_message": resolved,
+        "clearing": clearing,
+    })
 
 
 def _severity(record: Mapping[str, object], resolved: RegistryMessage | None) -> Health:
