@@ -216,9 +216,11 @@ def clear(
     at = as_utc(at, "cleared_at")
     if not alarm.is_active or signal.asset != alarm.asset:
         return alarm
-    remaining = frozenset(c for c in alarm.conditions if not signal.clears(c))
-    if remaining == alarm.conditions:
+    # Most signals end none of this alarm's conditions (a supply reading above its threshold
+    # is checked against every active alarm of the printer): answered before building a set.
+    if not any(map(signal.clears, alarm.conditions)):
         return alarm
+    remaining = frozenset(c for c in alarm.conditions if not signal.clears(c))
     if remaining:
         return _changed(alarm, conditions=remaining)
     clears = _inside_window(alarm.recent_clears, at, policy) + (at,)
