@@ -197,8 +197,11 @@ def observe(
         first_seen=min(current.first_seen, at),
         last_seen=max(current.last_seen, at),
         count=current.count + 1,
-        conditions=current.conditions | {fault.condition_id},
-        recent_clears=_inside_window(current.recent_clears, at, policy),
+        # A repeat mostly comes from a condition the alarm holds, and mostly with no recent clears.
+        conditions=current.conditions
+        if fault.condition_id in current.conditions
+        else current.conditions | {fault.condition_id},
+        recent_clears=_inside_window(current.recent_clears, at, policy) if current.recent_clears else (),
         cleared_at=None,
         clear_reason=None,
     )
