@@ -12,7 +12,7 @@ from services.maintenance.domain.diagnostics import (DecodedEvent, Dm1Tracker, M
                                                      RegistrySet, TransportReassembler, decode_alert_row, decode_dm,
                                                      decode_event_payload, decode_marker_row, decode_supply_row,
                                                      parse_candump_line)
-from services.maintenance.domain.diagnostics.j1939_dm import PGN_DM1, PGN_DM2, Dtc, DmKind
+from services.maintenance.domain.diagnostics.j1939_dm import PGN_DM1, PGN_DM2, DiagnosticMessage, Dtc, DmKind
 from services.maintenance.domain.diagnostics.printer import PrinterAlert
 from services.runtime.dataclass_json import from_json, to_json
 
@@ -98,11 +98,9 @@ def _dm(asset: str, messages: list[tuple[int, int, bytes]], states: dict[str, di
     decoded = [decode_dm(asset, pgn, source_address, bytes(data)) for pgn, source_address, data in messages]
     stored = states.get(J1939_DM1, {})
     made_this_round = isinstance(stored, _Dm1State)
-    if made_this_round and len(decoded) == 1 and decoded[0].kind is DmKind.DM1 \
-            and decoded[0].dtcs == stored.active.get(decoded[0].source_address):
-        # Why: most DM1s repeat their source's active DTCs exactly (the stored ones came from the
-        # tracker, so they hold no repeated SPN/FMI): nothing activates or clears, and the state
-        # the tracker would store equals the one stored.
+    if made_this_round and len(decoded) == 1 and _repeats_active(decoded[0], stored.active):
+        # Why: most DM1s repeat their source's active DTCs exactly: nothing activates or clears,
+        # and the state the tracker would store equals the one stored.
         return Decoded([])
     active = stored.active if made_this_round else {
         int(source): from_json(tuple[Dtc, ...], dtcs) for source, dtcs in stored.items()}
@@ -122,3 +120,11 @@ def _dm(asset: str, messages: list[tuple[int, int, bytes]], states: dict[str, di
         states[J1939_DM1] = _Dm1State(
             {**stored, **{str(s): to_json(now_active[s]) for s in changed}}, now_active)
     return Decoded(items)
+
+
+def _repeats_active(message: DiagnosticMessage, active: dict[int, tuple[Dtc, ...]]) -> bool:
+    """Whether the tracker would find `message` a DM1 with its source's active DTCs, and store them
+    as they are: also not when the DM1 repeats an SPN/FMI, which the tracker stores once."""
+    dtcs = message.dtcs
+    return (message.kind is DmKind.DM1 and dtcs == active.get(message.source_address)
+            and (len(dtcs) < 2 or len({dtc.key for dtc in dtcs}) == len(dtcs)))
