@@ -90,6 +90,11 @@ IDLE_POLL_SECONDS = 1.0
 # On PostgreSQL, acknowledging events notifies this channel: the processors of every replica start
 # at once instead of at their next poll.
 WAKE_CHANNEL = "fleetops_maintenance_events"
+# On PostgreSQL, a processor vacuums the queue after taking this many events off it. Queue rows live
+# seconds and carry a payload each: left to autovacuum (off on some servers; by default not before a
+# fifth of the table is dead) their dead copies pile up, and every round's search for pending assets
+# reads them all again.
+VACUUM_QUEUE_AFTER_EVENTS = 100_000
 @dataclass(slots=True)
 class _Event:
     order: int  # position in the round, oldest first
@@ -197,6 +202,8 @@ class EventProcessor:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._notifies = self._db.engine.dialect.name == "postgresql"
+        self._vacuums_queue = self._notifies
+        self._dequeued = 0  # events taken off the queue since it was last vacuumed (see VACUUM_QUEUE_AFTER_EVENTS)
         self._threads = [threading.Thread(target=self._run, name="event-processor", daemon=True)]
         if self._notifies:
             self._threads.append(threading.Thread(target=self._listen, name="event-processor-wakeups", daemon=True))
@@ -233,7 +240,19 @@ class EventProcessor:
         settled = 0
         while not self._stop.is_set() and (count := self._round(None, wait=False)):
             settled += count
+            self._dequeued += count
+            if self._vacuums_queue and self._dequeued >= VACUUM_QUEUE_AFTER_EVENTS:
+                self._vacuum_queue()
         return settled
+
+    def _vacuum_queue(self) -> None:
+        """VACUUM of the queue table, outside any transaction (SKIP_LOCKED: one replica vacuuming is enough)."""
+        self._dequeued = 0
+        try:
+            with self._db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+                connection.execute(text(f"VACUUM (SKIP_LOCKED) {PendingEventRow.__tablename__}"))
+        except SQLAlchemyError:  # the next one tries again; meanwhile rounds only read more
+            log.warning("could not vacuum the pending-event queue", exc_info=True)
 
     def _listen(self) -> None:
         """Wakes the processor on each notification of WAKE_CHANNEL, on a connection of its own."""

@@ -353,3 +353,24 @@ def test_a_streamed_batch_rejects_an_event_over_a_limit_by_index(devices):
     assert (second.batch_id, [r.outcome for r in second.results]) == (
         "b2", [O.INGEST_OUTCOME_REJECTED, O.INGEST_OUTCOME_ACCEPTED])
     assert "events[0].j1939_message.data" in second.results[0].reason  # indexes are the batch's own
+
+
+def test_processors_vacuum_the_queue_they_take_events_off(devices, maintenance, monkeypatch):
+    """Dead queue rows (each with its payload) would otherwise pile up for every round to read again."""
+    from sqlalchemy import create_engine, text
+
+    from services.maintenance import processing
+    if not maintenance.database_url.startswith("postgresql"):
+        pytest.skip("VACUUM is PostgreSQL's; SQLite reuses deleted space itself")
+    engine = create_engine(maintenance.database_url)
+
+    def vacuums() -> int:
+        with engine.connect() as connection:
+            return connection.execute(text("SELECT vacuum_count FROM pg_stat_user_tables"
+                                           " WHERE relname = 'pending_events'")).scalar()
+
+    before = vacuums()
+    monkeypatch.setattr(processing, "VACUUM_QUEUE_AFTER_EVENTS", 1)
+    devices.ingest(devices.event(devices.asset(), when(0), printer_alert=alert_row()), wait=False)
+    assert eventually(vacuums, lambda count: count > before) > before
+    engine.dispose()
