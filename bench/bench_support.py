@@ -158,3 +158,16 @@ def _stat_of(process: Path) -> list[str] | None:
 
 def _cpu_of(stat: list[str]) -> float:
     return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def import_bench_fleet(fleet_stub, fleet_pb, assets: list[tuple[str, str]]) -> None:
+    """Imports the benches' customer "bench" (consenting to data collection), its site "hq" and these
+    (asset id, device model id) assets; `fleet_pb` is the fleet service's generated module."""
+    rows = ["asset_id,serial_number,device_model_id,customer_id,site_id,acquisition_mode,owner_party,install_date,contract"]
+    rows += [f"{asset},SN-{asset},{model},bench,hq,lease,provider,2025-01-01," for asset, model in assets]
+    fleet_stub.ImportFleet(fleet_pb.ImportFleetRequest(
+        customers_csv="customer_id,legal_name,currency_code,tax_registration_number,data_collection_consent,parent_customer_id\n"
+                      "bench,Bench KK,JPY,,yes,\n",
+        sites_csv="customer_id,site_id,display_name,address,latitude,longitude,time_zone,service_territory\n"
+                  "bench,hq,HQ,,35.6,139.7,Asia/Tokyo,tokyo\n",
+        assets_csv="\n".join(rows) + "\n"), metadata=METADATA, timeout=600)

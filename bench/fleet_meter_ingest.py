@@ -35,7 +35,15 @@ from fleetops.fleet.v1 import resources_pb2 as res
 from google.protobuf import timestamp_pb2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_support import METADATA, ROOT, cpu_seconds, postgres_database, report, running_service  # noqa: E402
+from bench_support import (  # noqa: E402
+    METADATA,
+    ROOT,
+    cpu_seconds,
+    import_bench_fleet,
+    postgres_database,
+    report,
+    running_service,
+)
 from fleet_usage import exported  # noqa: E402
 
 FIRST_HOUR = datetime(2026, 3, 1, tzinfo=UTC)
@@ -46,14 +54,7 @@ def onboard(stub: pb_grpc.FleetServiceStub, assets: int) -> None:
     stub.CreateDeviceModel(pb.CreateDeviceModelRequest(device_model_id="mfp", device_model=res.DeviceModel(
         device_class=res.DEVICE_CLASS_PRINTER, maker="Ricoh", display_name="IM C3000",
         registers=[res.MeterRegister(code=REGISTER, rollover_at="10000000")])), metadata=METADATA)
-    rows = ["asset_id,serial_number,device_model_id,customer_id,site_id,acquisition_mode,owner_party,install_date,contract"]
-    rows += [f"a{i:06d},SN{i:06d},mfp,bench,hq,lease,provider,2025-01-01," for i in range(assets)]
-    stub.ImportFleet(pb.ImportFleetRequest(
-        customers_csv="customer_id,legal_name,currency_code,tax_registration_number,data_collection_consent,parent_customer_id\n"
-                      "bench,Bench KK,JPY,,yes,\n",
-        sites_csv="customer_id,site_id,display_name,address,latitude,longitude,time_zone,service_territory\n"
-                  "bench,hq,HQ,,35.6,139.7,Asia/Tokyo,tokyo\n",
-        assets_csv="\n".join(rows) + "\n"), metadata=METADATA, timeout=600)
+    import_bench_fleet(stub, pb, [(f"a{i:06d}", "mfp") for i in range(assets)])
 
 
 def batches(assets: int, size: int, count: int) -> list[mpb.RecordMeterReadingsRequest]:

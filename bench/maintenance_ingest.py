@@ -51,7 +51,16 @@ from fleetops.maintenance.v1 import maintenance_service_pb2_grpc as pb_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_support import METADATA, cpu_seconds, free_port, percentile, postgres_database, report, service_process
+from bench_support import (
+    METADATA,
+    cpu_seconds,
+    free_port,
+    import_bench_fleet,
+    percentile,
+    postgres_database,
+    report,
+    service_process,
+)
 
 from services.maintenance.ingestion import BACKGROUND_PROCESSING_VARIABLE
 
@@ -69,14 +78,7 @@ def onboard(fleet: fleet_grpc.FleetServiceStub, assets: int) -> list[tuple[str, 
             device_class=getattr(fleet_res, f"DEVICE_CLASS_{device_class.upper()}"), maker="Bench", display_name=device_class,
             registers=[fleet_res.MeterRegister(code=registers[device_class])])), metadata=METADATA)
     plan = [(f"{c[0]}-{i:05d}", c[0]) for c in classes for i in range(int(assets * c[1]))]
-    rows = ["asset_id,serial_number,device_model_id,customer_id,site_id,acquisition_mode,owner_party,install_date,contract"]
-    rows += [f"{asset},SN-{asset},{device_class},bench,hq,lease,provider,2025-01-01," for asset, device_class in plan]
-    fleet.ImportFleet(fleet_pb.ImportFleetRequest(
-        customers_csv="customer_id,legal_name,currency_code,tax_registration_number,data_collection_consent,parent_customer_id\n"
-                      "bench,Bench KK,JPY,,yes,\n",
-        sites_csv="customer_id,site_id,display_name,address,latitude,longitude,time_zone,service_territory\n"
-                  "bench,hq,HQ,,35.6,139.7,Asia/Tokyo,tokyo\n",
-        assets_csv="\n".join(rows) + "\n"), metadata=METADATA, timeout=600)
+    import_bench_fleet(fleet, fleet_pb, plan)
     return plan
 
 
