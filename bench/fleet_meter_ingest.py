@@ -18,9 +18,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import statistics
 import sys
-import tempfile
 import time
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
@@ -37,14 +35,13 @@ from google.protobuf import timestamp_pb2
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_support import (  # noqa: E402
     METADATA,
-    ROOT,
     cpu_seconds,
     import_bench_fleet,
     postgres_database,
     report,
     running_service,
 )
-from fleet_usage import exported  # noqa: E402
+from fleet_usage import compared_trees, side_by_side  # noqa: E402
 
 FIRST_HOUR = datetime(2026, 3, 1, tzinfo=UTC)
 REGISTER = "total_impressions"
@@ -119,21 +116,11 @@ def main() -> None:
     parser.add_argument("--baseline", default="main", help="git revision to compare with; empty for none")
     args = parser.parse_args()
     requests = batches(args.assets, args.batch, args.warmup + args.batches)
-    rows, digests = [], {}
+    digests: dict = {}
     with ExitStack() as stack:
-        trees = [("this tree", ROOT)]
-        if args.baseline:
-            scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fleet-meters-")))
-            trees.insert(0, (f"baseline {args.baseline}", exported(args.baseline, scratch)))
-        for round_index in range(args.rounds):
-            for label, root in (trees if round_index % 2 == 0 else trees[::-1]):
-                rows.append({"round": round_index + 1, **measure(label, root, requests, args.warmup, args.assets,
-                                                                 digests)})
-                print(rows[-1], flush=True)
-    for label, _ in trees:
-        mine = [row for row in rows if row["code"] == label]
-        rows.append({"round": "median", "code": label, **{key: round(statistics.median(row[key] for row in mine), 2)
-                                                          for key in mine[0] if key not in ("round", "code")}})
+        trees = compared_trees(stack, args.baseline)
+        rows = side_by_side(trees, args.rounds,
+                            lambda label, root: measure(label, root, requests, args.warmup, args.assets, digests))
     report("fleet_meter_ingest", rows)
 
 

@@ -99,6 +99,31 @@ def measure(label: str, root: Path, url: str, batch: list[mpb.GetUsageRequest], 
             "response_bytes": round(statistics.mean(len(b) for _, b in answers))}
 
 
+def compared_trees(stack: ExitStack, baseline: str) -> list[tuple[str, Path]]:
+    """(label, source tree) to run side by side: the baseline revision's first (unpacked into a
+    directory `stack` removes), then this tree; only this tree when `baseline` is empty."""
+    trees = [("this tree", ROOT)]
+    if baseline:
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fleetops-baseline-")))
+        trees.insert(0, (f"baseline {baseline}", exported(baseline, scratch)))
+    return trees
+
+
+def side_by_side(trees: list[tuple[str, Path]], rounds: int, measure_one) -> list[dict]:
+    """`measure_one(label, tree)` for every tree in each round, in alternating order so neither always
+    runs first on a noisy machine; the rows (each with its "code" label), then each tree's median."""
+    rows = []
+    for round_index in range(rounds):
+        for label, root in (trees if round_index % 2 == 0 else trees[::-1]):
+            rows.append({"round": round_index + 1, **measure_one(label, root)})
+            print(rows[-1], flush=True)
+    for label, _ in trees:
+        mine = [row for row in rows if row["code"] == label]
+        rows.append({"round": "median", "code": label, **{key: round(statistics.median(row[key] for row in mine), 2)
+                                                          for key in mine[0] if key not in ("round", "code")}})
+    return rows
+
+
 def exported(revision: str, into: Path) -> Path:
     """The tree of a git revision, unpacked (it runs with this tree's environment and generated code)."""
     archive = into / "tree.tar"
@@ -117,26 +142,16 @@ def main() -> None:
     parser.add_argument("--baseline", default="main", help="git revision to compare with; empty for none")
     args = parser.parse_args()
     batch = requests(args.assets, args.calls)
-    rows, digests = [], {}
+    digests: dict = {}
     with ExitStack() as stack:
-        trees = [("this tree", ROOT)]
-        if args.baseline:
-            scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fleet-usage-")))
-            trees.insert(0, (f"baseline {args.baseline}", exported(args.baseline, scratch)))
+        trees = compared_trees(stack, args.baseline)
         url = stack.enter_context(postgres_database("fleet_usage"))
         with running_service("fleet", url, label="migrate", root=trees[0][1]):  # the schema, by the service itself
             pass
         started = time.perf_counter()
         seed_fleet(url, args.assets, min(args.customers, args.assets))
         print(f"seeded {args.assets} assets in {time.perf_counter() - started:.0f} s", flush=True)
-        for round_index in range(args.rounds):
-            for label, root in (trees if round_index % 2 == 0 else trees[::-1]):
-                rows.append({"round": round_index + 1, **measure(label, root, url, batch, digests)})
-                print(rows[-1], flush=True)
-    for label, _ in trees:
-        mine = [row for row in rows if row["code"] == label]
-        rows.append({"round": "median", "code": label, **{key: round(statistics.median(row[key] for row in mine), 2)
-                                                          for key in mine[0] if key not in ("round", "code")}})
+        rows = side_by_side(trees, args.rounds, lambda label, root: measure(label, root, url, batch, digests))
     report("fleet_usage", rows)
 
 
