@@ -11,7 +11,6 @@ from sqlalchemy import (
     BigInteger,
     String,
     and_,
-    any_,
     bindparam,
     column,
     func,
@@ -42,7 +41,7 @@ from services.fleet.store import (
     MeterReadingRow,
     MeterResetRow,
 )
-from services.runtime.db import UtcDateTime, bulk_insert, bulk_upsert, chunks, is_postgresql
+from services.runtime.db import UtcDateTime, bulk_insert, bulk_upsert, chunks, is_postgresql, one_of
 
 Pair = tuple[str, str]  # (asset id, register)
 _LATEST_COLUMNS = ("asset_id", "register", "read_time", "value", "consumed", "high_water", "rollovers", "resets")
@@ -57,9 +56,7 @@ def asset_registers(session: Session, asset_ids: Iterable[str], *, lock: bool = 
     ids = sorted(set(asset_ids))
     if not ids:
         return {}
-    among = (AssetRow.id == any_(bindparam("asset_ids", ids, type_=ARRAY(String))) if is_postgresql(session)
-             else AssetRow.id.in_(ids))  # one array parameter: a thousand-item IN list costs more than its lookups
-    statement = select(AssetRow.id, AssetRow.device_model_id).where(among).order_by(AssetRow.id)
+    statement = select(AssetRow.id, AssetRow.device_model_id).where(one_of(session, AssetRow.id, ids)).order_by(AssetRow.id)
     rows = session.connection().execute(statement.with_for_update(of=AssetRow) if lock else statement).all()
     models = dict(session.connection().execute(select(DeviceModelRow.id, DeviceModelRow.registers).where(
         DeviceModelRow.id.in_({model_id for _, model_id in rows}))).all())
@@ -148,11 +145,10 @@ def resets_of(session: Session, pairs: set[Pair]) -> dict[Pair, list[Reset]]:
     if not pairs:
         return found
     asset_ids = sorted({asset_id for asset_id, _ in pairs})
-    among = (MeterResetRow.asset_id == any_(bindparam("asset_ids", asset_ids, type_=ARRAY(String)))
-             if is_postgresql(session) else MeterResetRow.asset_id.in_(asset_ids))
     rows = session.execute(select(
         MeterResetRow.asset_id, MeterResetRow.register, MeterResetRow.reset_time, MeterResetRow.value_before,
-        MeterResetRow.value_after).where(among).order_by(MeterResetRow.reset_time, MeterResetRow.id))
+        MeterResetRow.value_after).where(one_of(session, MeterResetRow.asset_id, asset_ids))
+        .order_by(MeterResetRow.reset_time, MeterResetRow.id))
     for asset_id, register, reset_time, value_before, value_after in rows:
         if (asset_id, register) in pairs:
             found[(asset_id, register)].append(Reset(reset_time, value_before, value_after))

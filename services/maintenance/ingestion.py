@@ -26,7 +26,7 @@ from fleetops.fleet.v1 import fleet_service_pb2_grpc as fleet_grpc
 from fleetops.fleet.v1 import meters_pb2 as fleet_meters
 from fleetops.maintenance.v1 import diagnostics_pb2 as dpb
 from prometheus_client import Counter, Histogram
-from sqlalchemy import ARRAY, Integer, any_, bindparam, select, text, tuple_
+from sqlalchemy import select, text, tuple_
 from sqlalchemy.orm import Session
 
 from services.maintenance.asset_directory import AssetDirectory
@@ -38,7 +38,7 @@ from services.maintenance.store import AuditRecord
 from services.maintenance.store_ingest import DiagnosticEventRow, EventStatus, MeterOutboxRow, NewEvent, append_events
 from services.runtime.audit import AuditTrail
 from services.runtime.clients import Peer
-from services.runtime.db import chunks, is_postgresql, utc_now
+from services.runtime.db import is_postgresql, one_of, utc_now
 from services.runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument
 from services.runtime.request_limits import RequestLimits
 from services.runtime.resources import id_violation
@@ -309,12 +309,7 @@ class MeterForwarder:
                 ids_by_outcome[outcome].append(row.id)
             outcomes = Tally(fleet_meters.ReadingOutcome.Name(result.outcome) for result in response.results)
             for outcome, ids in ids_by_outcome.items():
-                if is_postgresql(session):  # the ids as one array: an IN list binds and converts each id apart
-                    session.execute(table.update().where(table.c.id == any_(bindparam("ids", type_=ARRAY(Integer))))
-                                    .values(sent=True, result=outcome), {"ids": ids})
-                    continue
-                for chunk in chunks(ids):
-                    session.execute(table.update().where(table.c.id.in_(chunk)).values(sent=True, result=outcome))
+                session.execute(table.update().where(one_of(session, table.c.id, ids)).values(sent=True, result=outcome))
         for name, count in outcomes.items():
             self._forwarded.labels(_forwarding_outcome(name)).inc(count)
         return len(pending)

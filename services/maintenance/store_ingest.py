@@ -12,7 +12,7 @@ from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, LargeBi
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from services.maintenance.store import Base
-from services.runtime.db import UtcDateTime, bulk_insert, chunks, driver_connection, insert_new, is_postgresql, utc_now
+from services.runtime.db import UtcDateTime, bulk_insert, driver_connection, insert_new, is_postgresql, one_of, utc_now
 from services.runtime.resources import from_timestamp
 
 
@@ -215,14 +215,9 @@ def _fingerprints(session: Session, keys: list[tuple[str, str]]) -> dict[tuple[s
 
 
 def dequeue(session: Session, queue_ids: list[int]) -> None:
-    """Deletes these entries of `pending_events`: their events are processed (on PostgreSQL in one
-    statement with the ids as an array; a long IN list costs a parameter each)."""
+    """Deletes these entries of `pending_events`: their events are processed."""
     table = PendingEventRow.__table__
-    if is_postgresql(session):
-        session.execute(text("DELETE FROM pending_events WHERE id = ANY(CAST(:ids AS bigint[]))"), {"ids": queue_ids})
-        return
-    for chunk in chunks(queue_ids):
-        session.execute(table.delete().where(table.c.id.in_(chunk)))
+    session.execute(table.delete().where(one_of(session, table.c.id, queue_ids)))
 
 
 _STAGING = "diagnostic_event_staging"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import BigInteger, DateTime, Engine, MetaData, Table, bindparam, create_engine, event, text
+from sqlalchemy import ARRAY, BigInteger, ColumnElement, DateTime, Engine, MetaData, Table, any_, bindparam, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -137,6 +137,14 @@ def chunks(items: Sequence, size: int = CHUNK_SIZE) -> Iterator[Sequence]:
     """`items` in slices of `size`: a statement's IN list or parameter count stays bounded."""
     for offset in range(0, len(items), size):
         yield items[offset:offset + size]
+
+
+def one_of(session: Session, column, values: Sequence) -> ColumnElement[bool]:
+    """`column IN values` as one condition: on PostgreSQL `column = ANY(array)` with one array
+    parameter, as a list of thousands of parameters costs more to bind and plan than the lookups."""
+    if is_postgresql(session):
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)
 
 
 def upsert(session: Session, table, rows: list[dict], key: list[str]) -> None:
