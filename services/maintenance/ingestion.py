@@ -35,7 +35,14 @@ from services.maintenance.domain.diagnostics import load_catalogues, load_regist
 from services.maintenance.orders import OrderDesk
 from services.maintenance.processing import EventProcessor
 from services.maintenance.store import AuditRecord
-from services.maintenance.store_ingest import DiagnosticEventRow, EventStatus, MeterOutboxRow, NewEvent, append_events
+from services.maintenance.store_ingest import (
+    DiagnosticEventRow,
+    EventStatus,
+    MeterOutboxRow,
+    NewEvent,
+    append_events,
+    unsent_readings,
+)
 from services.runtime.audit import AuditTrail
 from services.runtime.clients import Peer
 from services.runtime.db import is_postgresql, one_of, utc_now
@@ -288,9 +295,7 @@ class MeterForwarder:
             if is_postgresql(session) and not session.execute(
                     text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _FORWARDER_LOCK_KEY}).scalar():
                 return None
-            pending = session.execute(select(table.c.id, table.c.asset_id, table.c.register, table.c.value,
-                                             table.c.read_time, table.c.source)
-                                      .where(table.c.sent.is_(False)).order_by(table.c.id).limit(limit)).all()
+            pending = session.execute(unsent_readings(limit)).all()
             if not pending:
                 return 0
             readings = []

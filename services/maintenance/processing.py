@@ -491,7 +491,7 @@ class BacklogGauges(Collector):
             with self._database.unit_of_work() as session:
                 count, oldest = session.execute(
                     select(func.count(), func.min(PendingEventRow.receive_time))).one()
-                unforwarded = session.scalar(select(func.count()).where(MeterOutboxRow.sent.is_(False)))
+                unforwarded = session.scalar(select(func.count()).where(~MeterOutboxRow.sent))
         except Exception:  # a scrape must not fail because the database is briefly away
             log.warning("could not measure the ingestion backlog for /metrics", exc_info=True)
             return

@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from google.protobuf.timestamp_pb2 import Timestamp
-from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, LargeBinary, String, select, text, tuple_
+from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, LargeBinary, Select, String, select, text, tuple_
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from services.maintenance.store import Base
@@ -134,17 +134,30 @@ class SupplyReadingRow(Base):
 
 
 class MeterOutboxRow(Base):
-    """Meter readings waiting to be sent to the fleet service (written with the event, sent after)."""
+    """Meter readings waiting to be sent to the fleet service (written with the event, sent after).
+    Sent rows stay, with the fleet service's answer; only the unsent ones are indexed, so finding
+    them does not get slower as the sent ones pile up (an index of `sent` itself was passed over
+    for a scan of the whole table)."""
 
     __tablename__ = "meter_outbox"
+    __table_args__ = (Index("ix_meter_outbox_unsent", "id", postgresql_where=text("NOT sent"),
+                            sqlite_where=text("sent = 0")),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     asset_id: Mapped[str] = mapped_column(String(200))
     register: Mapped[str] = mapped_column(String(40))
     value: Mapped[str] = mapped_column(String(40))
     read_time: Mapped[datetime] = mapped_column(UtcDateTime)
     source: Mapped[str] = mapped_column(String(12))
-    sent: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    sent: Mapped[bool] = mapped_column(Boolean, default=False)
     result: Mapped[str] = mapped_column(String(500), default="")
+
+
+def unsent_readings(limit: int) -> Select:
+    """The oldest meter readings not sent to the fleet service yet, at most `limit` (read through
+    ix_meter_outbox_unsent: the sent ones are never looked at)."""
+    table = MeterOutboxRow.__table__
+    return (select(table.c.id, table.c.asset_id, table.c.register, table.c.value, table.c.read_time, table.c.source)
+            .where(~table.c.sent).order_by(table.c.id).limit(limit))
 
 
 @dataclass(slots=True)
