@@ -14,6 +14,7 @@ accepted and wait; processing discards them if their customer turns out not to c
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -21,6 +22,7 @@ import time
 from collections import Counter as Tally
 from collections import defaultdict
 from hashlib import blake2b
+from operator import attrgetter, getitem, methodcaller
 
 from fleetops.fleet.v1 import fleet_service_pb2_grpc as fleet_grpc
 from fleetops.fleet.v1 import meters_pb2 as fleet_meters
@@ -29,8 +31,8 @@ from prometheus_client import Counter, Histogram
 from sqlalchemy import select, text, tuple_
 from sqlalchemy.orm import Session
 
-from services.maintenance.asset_directory import AssetDirectory
-from services.maintenance.decoding import event_format, payload_kind
+from services.maintenance.asset_directory import AssetDirectory, Lookup
+from services.maintenance.decoding import event_format
 from services.maintenance.domain.diagnostics import load_catalogues, load_registry_bundle
 from services.maintenance.orders import OrderDesk
 from services.maintenance.processing import EventProcessor
@@ -64,8 +66,12 @@ _FORWARDER_LOCK_KEY = 7_345_201_914
 _FORWARDER_RETRY_SECONDS = 1.0
 O = dpb.IngestOutcome
 # Read once: an enum attribute lookup is not free, and ingestion makes one per event.
-_ACCEPTED, _DUPLICATE, _CONFLICT, _REJECTED = (O.Value(f"INGEST_OUTCOME_{name}")
-                                                for name in ("ACCEPTED", "DUPLICATE", "CONFLICT", "REJECTED"))
+_UNSPECIFIED, _ACCEPTED, _DUPLICATE, _CONFLICT, _REJECTED = (
+    O.Value(f"INGEST_OUTCOME_{name}") for name in ("UNSPECIFIED", "ACCEPTED", "DUPLICATE", "CONFLICT", "REJECTED"))
+_payload_kind = methodcaller("WhichOneof", "payload")  # decoding.payload_kind, without a Python call per event
+# What screening reads of each event (one call), and the payload kind: given to the limits' item check.
+_read_screened = attrgetter("source", "source_event_id", "asset", "observe_time")
+_SCREENED = ("source", "source_event_id", "asset", "observe_time", "payload")
 _ASSET_PREFIX_LENGTH = len("assets/")
 _OUTCOME_LABELS = {value: name.removeprefix("INGEST_OUTCOME_").lower() for name, value in O.items()}
 
@@ -92,12 +98,8 @@ class Ingestion:
         started = time.perf_counter()
         if len(request.events) > MAX_EVENTS_PER_BATCH:
             raise InvalidArgument.field("events", f"at most {MAX_EVENTS_PER_BATCH} events per call, got {len(request.events)}")
-        # Each event's result is made in place in the answer (a result made apart would be copied into it).
-        response = dpb.IngestDiagnosticsResponse(batch_id=request.batch_id)
-        add = response.results.add
-        results = [add(index=index) for index in range(len(request.events))]
-        kinds: list[str | None] = []
-        candidates = _screen(request, results, kinds, self._limits)
+        results = _Results(len(request.events))
+        kinds, candidates = _screen(request, results, self._limits)
         if candidates:
             with self._db.unit_of_work() as session:
                 accepted = self._append(session, candidates, results, request.wait_for_processing)
@@ -107,49 +109,17 @@ class Ingestion:
                 self._report_processing(accepted, results)
             elif accepted:
                 self.processor.wake()
-        counts = Tally()
-        for (kind, outcome), count in Tally(zip(kinds, (result.outcome for result in results), strict=True)).items():
-            self._events.labels(event_format(kind) if kind else "unknown", _OUTCOME_LABELS[outcome]).inc(count)
-            counts[outcome] += count
-        response.accepted_count, response.duplicate_count = counts[_ACCEPTED], counts[_DUPLICATE]
-        response.conflict_count, response.rejected_count = counts[_CONFLICT], counts[_REJECTED]
+        response = results.response(request.batch_id, kinds, self._events)
         self._batch_seconds.observe(time.perf_counter() - started)
         return response
 
-    def _append(self, session: Session, candidates: list[NewEvent], results: list[dpb.IngestResult],
-                awaited: bool) -> list[NewEvent]:
+    def _append(self, session: Session, candidates: list[NewEvent], results: _Results, awaited: bool) -> list[NewEvent]:
         """Judges consent, appends the admitted events; the ones stored now (not replays)."""
         known = self._assets.lookup(session, {c.asset_id for c in candidates}, refresh=False)
-        admitted: list[NewEvent] = []
-        refused = 0
-        for candidate in candidates:
-            ref = known.found.get(candidate.asset_id)
-            if ref is None and candidate.asset_id not in known.unreachable:
-                _reject(results[candidate.position], f"assets/{candidate.asset_id} does not exist in the fleet")
-            elif ref is not None and not ref.data_collection_consent:
-                refused += 1
-                _reject(results[candidate.position], f"FAILED_PRECONDITION: {ref.customer} has not consented to data"
-                                                     f" collection; the event was not stored")
-            else:
-                admitted.append(candidate)
-        if refused == len(candidates):
-            raise FailedPrecondition("the customers of these assets have not consented to data collection;"
-                                     " nothing was stored", reason="NO_DATA_COLLECTION_CONSENT")
-        taken = append_events(session, admitted, utc_now(), awaited)
-        accepted: list[NewEvent] = []
-        for candidate in admitted:
-            result = results[candidate.position]
-            if candidate.key not in taken:
-                result.outcome = _ACCEPTED
-                accepted.append(candidate)
-            elif taken[candidate.key] == candidate.fingerprint:
-                result.outcome = _DUPLICATE
-            else:
-                result.outcome = _CONFLICT
-                result.reason = f"event {candidate.key[1]!r} of {candidate.key[0]!r} was ingested before with other content"
-        return accepted
+        admitted = _admitted(candidates, known, results)
+        return _settled(admitted, append_events(session, admitted, utc_now(), awaited), results)
 
-    def _report_processing(self, accepted: list[NewEvent], results: list[dpb.IngestResult]) -> None:
+    def _report_processing(self, accepted: list[NewEvent], results: _Results) -> None:
         """Puts what processing made of the caller's own events into their results."""
         by_key = {c.key: c.position for c in accepted}
         keys = list(by_key)
@@ -162,47 +132,150 @@ class Ingestion:
                                .in_(keys[offset:offset + _CHUNK]))):
                     index = by_key[(source, event_id)]
                     if status in (EventStatus.REJECTED, EventStatus.DISCARDED):
-                        _reject(results[index], reason)
+                        results.reject(index, reason)
                     elif status == EventStatus.ACKNOWLEDGED:  # processing records an awaited event's outcome
-                        results[index].reason = "acknowledged; processing waits until the fleet service describes the asset"
+                        results.reasons[index] = "acknowledged; processing waits until the fleet service describes the asset"
                     else:
-                        results[index].reason = reason
-                        results[index].alarms.extend((outcome or {}).get("alarms", []))
-                        results[index].work_orders.extend((outcome or {}).get("work_orders", []))
+                        results.reasons[index] = reason
+                        results.processed[index] = ((outcome or {}).get("alarms", []),
+                                                    (outcome or {}).get("work_orders", []))
 
 
-def _screen(request: dpb.IngestDiagnosticsRequest, results: list[dpb.IngestResult], kinds: list[str | None],
-            limits: RequestLimits) -> list[NewEvent]:
+class _Results:
+    """Each event's result, by index, until the answer is made: an outcome, and a reason, alarms and
+    work orders for the few that have one. The answer's results are parsed from their serializations,
+    a bare outcome's made once per index (10,000 results made in place in the answer, then set, cost
+    more than all the rest of the answer)."""
+
+    __slots__ = ("outcomes", "reasons", "processed")
+
+    def __init__(self, count: int):
+        self.outcomes = [_UNSPECIFIED] * count
+        self.reasons: dict[int, str] = {}
+        self.processed: dict[int, tuple[list[str], list[str]]] = {}  # index -> (alarms, work orders)
+
+    def reject(self, index: int, reason: str) -> None:
+        self.outcomes[index], self.reasons[index] = _REJECTED, reason
+
+    def response(self, batch_id: str, kinds: list[str | None], events: Counter) -> dpb.IngestDiagnosticsResponse:
+        """The answer; each event is counted in `events` by its format and outcome."""
+        outcomes = self.outcomes
+        serialized = [*map(getitem, map(_bare_results, outcomes), range(len(outcomes)))]
+        for index in self.reasons.keys() | self.processed.keys():
+            alarms, work_orders = self.processed.get(index, ((), ()))
+            serialized[index] = _results_field(dpb.IngestResult(
+                index=index, outcome=outcomes[index], reason=self.reasons.get(index, ""), alarms=alarms,
+                work_orders=work_orders))
+        response = dpb.IngestDiagnosticsResponse.FromString(b"".join(serialized))
+        response.batch_id = batch_id
+        counts = Tally()
+        for (kind, outcome), count in Tally(zip(kinds, outcomes, strict=True)).items():
+            events.labels(event_format(kind) if kind else "unknown", _OUTCOME_LABELS[outcome]).inc(count)
+            counts[outcome] += count
+        response.accepted_count, response.duplicate_count = counts[_ACCEPTED], counts[_DUPLICATE]
+        response.conflict_count, response.rejected_count = counts[_CONFLICT], counts[_REJECTED]
+        return response
+
+
+def _results_field(result: dpb.IngestResult) -> bytes:
+    """The serialization of an answer holding this result alone: one item of its results field."""
+    return dpb.IngestDiagnosticsResponse(results=[result]).SerializeToString()
+
+
+@functools.cache
+def _bare_results(outcome: int) -> tuple[bytes, ...]:
+    """`_results_field` of a result with this outcome and nothing else, by index."""
+    return tuple(_results_field(dpb.IngestResult(index=index, outcome=outcome)) for index in range(MAX_EVENTS_PER_BATCH))
+
+
+def _screen(request: dpb.IngestDiagnosticsRequest, results: _Results,
+            limits: RequestLimits) -> tuple[list[str | None], list[NewEvent]]:
     """Validates each event (the edge left the request limits of each to this: see
-    ITEMS_CHECKED_BY_HANDLER), notes its payload kind in `kinds` and settles replays inside the
-    batch itself."""
+    ITEMS_CHECKED_BY_HANDLER) and settles replays inside the batch itself; each event's payload kind
+    (None: it has none), and the events to append.
+
+    An event the quick checks accept (ingestion's own rules, and the request limits judged by the
+    event's serialization, which is stored anyway) has no problem; only the others are judged by
+    `_problem`, which says what is wrong, if anything."""
+    events = request.events
+    kinds = [*map(_payload_kind, events)]
     candidates: list[NewEvent] = []
     first_of: dict[tuple[str, str], NewEvent] = {}
-    asset_problems: dict[str, str] = {}  # a batch names each asset many times: judged once
+    asset_ids: dict[str, str] = {}  # asset name -> its id, "" when malformed: a batch names each asset many times
+    asset_problems: dict[str, str] = {}
+    item_check = limits.item_check(dpb.DiagnosticEvent.DESCRIPTOR, _SCREENED)
     item_violations = limits.item_violations
-    for index, message in enumerate(request.events):
-        kind = payload_kind(message)
-        kinds.append(kind)
-        key = (message.source, message.source_event_id)
-        asset = message.asset
-        problem = _problem(message, kind, key, asset, item_violations(message, f"events[{index}]"), asset_problems)
-        if problem:
-            _reject(results[index], problem)
-            continue
+    outcomes, reasons = results.outcomes, results.reasons
+    for index, message, kind in zip(range(len(events)), events, kinds, strict=True):
+        source, event_id, asset, observe_time = _read_screened(message)
         payload = message.SerializeToString(deterministic=True)
+        asset_id = asset_ids.get(asset)
+        if asset_id is None:
+            asset_id = asset_ids[asset] = "" if _asset_problem(asset) else asset[_ASSET_PREFIX_LENGTH:]
+        if not (kind and asset_id and 0 < len(source) <= MAX_ID_LENGTH and 0 < len(event_id) <= MAX_ID_LENGTH
+                and message.HasField("observe_time")
+                and item_check(message, payload, (source, event_id, asset, observe_time, kind))):
+            problem = _problem(message, kind, (source, event_id), asset, item_violations(message, f"events[{index}]"),
+                               asset_problems)
+            if problem:
+                results.reject(index, problem)
+                continue
         fingerprint = blake2b(payload, digest_size=16).hexdigest()
+        key = (source, event_id)
         first = first_of.get(key)
         if first is not None:
             if first.fingerprint == fingerprint:
-                results[index].outcome = _DUPLICATE
+                outcomes[index] = _DUPLICATE
             else:
-                results[index].outcome = _CONFLICT
-                results[index].reason = f"event {key[1]!r} of {key[0]!r} appears earlier in this batch with other content"
+                outcomes[index] = _CONFLICT
+                reasons[index] = f"event {event_id!r} of {source!r} appears earlier in this batch with other content"
             continue
-        first_of[key] = candidate = NewEvent(index, key, asset[_ASSET_PREFIX_LENGTH:], kind, message.observe_time,
-                                             payload, fingerprint)
+        first_of[key] = candidate = NewEvent(index, key, asset_id, kind, observe_time, payload, fingerprint)
         candidates.append(candidate)
-    return candidates
+    return kinds, candidates
+
+
+def _admitted(candidates: list[NewEvent], known: Lookup, results: _Results) -> list[NewEvent]:
+    """The candidates whose asset the fleet describes (or cannot be asked about now) and whose
+    customer consents to data collection; the others are rejected."""
+    asset_ids = {c.asset_id for c in candidates}
+    unknown = {a for a in asset_ids if a not in known.found and a not in known.unreachable}
+    refusing = {a: ref.customer for a in asset_ids if (ref := known.found.get(a)) and not ref.data_collection_consent}
+    if not unknown and not refusing:
+        return candidates
+    admitted: list[NewEvent] = []
+    refused = 0
+    for candidate in candidates:
+        if candidate.asset_id in unknown:
+            results.reject(candidate.position, f"assets/{candidate.asset_id} does not exist in the fleet")
+        elif candidate.asset_id in refusing:
+            refused += 1
+            results.reject(candidate.position, f"FAILED_PRECONDITION: {refusing[candidate.asset_id]} has not consented"
+                                               f" to data collection; the event was not stored")
+        else:
+            admitted.append(candidate)
+    if refused == len(candidates):
+        raise FailedPrecondition("the customers of these assets have not consented to data collection;"
+                                 " nothing was stored", reason="NO_DATA_COLLECTION_CONSENT")
+    return admitted
+
+
+def _settled(admitted: list[NewEvent], taken: dict[tuple[str, str], str], results: _Results) -> list[NewEvent]:
+    """Each appended event's outcome, by what the store held before (`taken`: the stored fingerprint
+    of each key it held); the events stored now."""
+    outcomes = results.outcomes
+    accepted: list[NewEvent] = []
+    for candidate in admitted:
+        if candidate.key not in taken:
+            outcomes[candidate.position] = _ACCEPTED
+            accepted.append(candidate)
+        elif taken[candidate.key] == candidate.fingerprint:
+            outcomes[candidate.position] = _DUPLICATE
+        else:
+            outcomes[candidate.position] = _CONFLICT
+            results.reasons[candidate.position] = (f"event {candidate.key[1]!r} of {candidate.key[0]!r} was ingested"
+                                                   f" before with other content")
+    return accepted
 
 
 def _problem(message: dpb.DiagnosticEvent, kind: str | None, key: tuple[str, str], asset: str,
@@ -243,9 +316,6 @@ def _batch_audit(request: dpb.IngestDiagnosticsRequest, accepted: list[NewEvent]
     return [(f"diagnosticBatches/{request.batch_id}" if request.batch_id else "", "",
              f"{len(accepted)} of {len(request.events)} events accepted, for {len({c.asset_id for c in accepted})} assets")]
 
-
-def _reject(result: dpb.IngestResult, reason: str) -> None:
-    result.outcome, result.reason = _REJECTED, reason
 
 
 class MeterForwarder:

@@ -12,7 +12,10 @@ rest of the batch goes on) declares its repeated field in `ITEMS_CHECKED_BY_HAND
 only the item count, and the handler asks `item_violations` about each item, the same limits.
 
 Most requests break no limit: a compiled check per field (no paths, no generators) accepts them, and
-the walk that names the violations runs only for a request it refused.
+the walk that names the violations runs only for a request it refused. A handler that has an item's
+serialization at hand (ingestion stores it) asks `item_check` first: it reads the item's strings and
+the few values whose limits are not sizes, and judges the rest by the serialization's length and zero
+bytes, without listing the item's fields.
 """
 
 from __future__ import annotations
@@ -69,9 +72,12 @@ class RequestLimits:
     items_checked_by_handler: frozenset[str] = ITEMS_CHECKED_BY_HANDLER
     # Field descriptor -> compiled check of a value of it (True: no violation), compiled on first use.
     _value_checks: _CompiledChecks = field(init=False, repr=False, compare=False)
+    # Message descriptor -> compiled `item_check` of an item of that type, compiled on first use.
+    _item_checks: _CompiledChecks = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         object.__setattr__(self, "_value_checks", _CompiledChecks(self._compiled))
+        object.__setattr__(self, "_item_checks", _CompiledChecks(self._compiled_item))
 
     @classmethod
     def for_database(cls, engine: Engine) -> RequestLimits:
@@ -99,6 +105,13 @@ class RequestLimits:
         """The violations of one item of a field in `items_checked_by_handler`, its fields named under
         `path` (`events[3]`); empty when it breaks no limit."""
         return self._reported(item, path + ".")
+
+    def item_check(self, item_type: Descriptor, given: tuple[str, ...] = ()) -> Callable[[Message, bytes, tuple], bool]:
+        """A quick check of an item of this type, given its serialization (any serialization of it) and
+        the values the caller has read of the fields named in `given` (for a oneof's name: the name of
+        the field it holds, or None), in that order: True when `item_violations` would find nothing;
+        False when it may find something (ask it)."""
+        return self._item_checks[item_type, given]
 
     def _reported(self, message: Message, prefix: str) -> list[FieldViolation]:
         if self._accepts(message):
@@ -233,9 +246,78 @@ class RequestLimits:
             return self._accepts
         bound, holds_text = limits
         if holds_text:
-            return lambda message: (len(data := message.SerializeToString()) <= bound and b"\0" not in data
+            return lambda message: (len(data := message.SerializeToString()) <= bound and 0 not in data
                                     ) or self._accepts(message)
         return lambda message: message.ByteSize() <= bound or self._accepts(message)
+
+    def _compiled_item(self, key: tuple[Descriptor, tuple[str, ...]]) -> Callable[[Message, bytes, tuple], bool]:
+        """`item_check` of this type: the compiled check of each field outside a oneof that has a
+        limit (the string fields read together) and of the field each oneof holds, if any, reading
+        only what the caller did not. A field whose limits are all sizes (see `_size_limits`) is
+        judged by the item's serialization, which holds the field's: no longer than its smallest
+        limit, and without a zero byte when it holds text, it breaks none; else its value is checked,
+        as `_accepts` does."""
+        message_type, given = key
+        position = {name: index for index, name in enumerate(given)}
+        unknown = position.keys() - {f.name for f in message_type.fields} - {o.name for o in message_type.oneofs}
+        if unknown:
+            raise ValueError(f"{message_type.full_name} has no field or oneof {sorted(unknown)}")
+        special = _WELL_KNOWN.get(message_type.full_name)
+        if special:
+            return lambda message, serialized, values=(): special[0](message)
+        # Each kind of check in lists, read or given (by name or position): loops over short lists cost
+        # less than a function per field, or map() over a few values.
+        read_strings, given_strings, read_fields, given_fields, read_oneofs, given_oneofs = [], [], [], [], [], []
+        for f in message_type.fields:
+            if f.containing_oneof is not None:
+                continue
+            if f.type == FieldDescriptor.TYPE_STRING and not f.is_repeated:
+                (given_strings if f.name in position else read_strings).append((position.get(f.name, f.name), self.max_chars(f)))
+            elif f.name in position and self._quick_field(f):
+                given_fields.append((position[f.name], self._value_checks[f]))
+            elif check := self._quick_field(f):
+                read_fields.append(check)
+        for oneof in message_type.oneofs:
+            checks = {f.name: self._quick_field(f) or (lambda message, serialized: True) for f in oneof.fields}
+            (given_oneofs if oneof.name in position else read_oneofs).append((position.get(oneof.name, oneof.name), checks))
+
+        def check(message: Message, serialized: bytes, values: tuple = ()) -> bool:
+            for at, limit in given_strings:
+                if len(value := values[at]) > limit or "\x00" in value:
+                    return False
+            for name, limit in read_strings:
+                if len(value := getattr(message, name)) > limit or "\x00" in value:
+                    return False
+            for at, field_check in given_fields:
+                if not field_check(values[at]):
+                    return False
+            for field_check in read_fields:
+                if not field_check(message, serialized):
+                    return False
+            for at, checks in given_oneofs:
+                if (held := values[at]) is not None and not checks[held](message, serialized):
+                    return False
+            for name, checks in read_oneofs:
+                if (held := message.WhichOneof(name)) is not None and not checks[held](message, serialized):
+                    return False
+            return True
+
+        return check
+
+    def _quick_field(self, descriptor: FieldDescriptor) -> Callable[[Message, bytes], bool] | None:
+        """A field's part of `item_check`, reading its value only when the serialization cannot tell;
+        None when its values have no limit."""
+        limits = self._field_size_limits(descriptor, frozenset())
+        if limits == (None, False):
+            return None
+        exact, name = self._value_checks[descriptor], descriptor.name
+        if limits is None or limits[0] is None:
+            return lambda message, serialized: exact(getattr(message, name))
+        bound, holds_text = limits
+        if holds_text:
+            return lambda message, serialized: (len(serialized) <= bound and 0 not in serialized) or exact(
+                getattr(message, name))
+        return lambda message, serialized: len(serialized) <= bound or exact(getattr(message, name))
 
     def _size_limits(self, message_type: Descriptor, enclosing: frozenset[str]) -> tuple[int, bool] | None:
         """The smallest size limit in this message and the ones it holds, and whether any field is a
@@ -246,27 +328,36 @@ class RequestLimits:
         enclosing |= {message_type.full_name}
         smallest, holds_text = None, False
         for descriptor in message_type.fields:
-            kind = descriptor.type
-            if kind == FieldDescriptor.TYPE_STRING:
-                limit, holds_text = self.max_chars(descriptor), True
-            elif kind == FieldDescriptor.TYPE_BYTES:
-                limit = MAX_BYTES
-            elif kind == FieldDescriptor.TYPE_MESSAGE:
-                nested = self._size_limits(descriptor.message_type, enclosing)
-                if nested is None:
-                    return None
-                limit, holds_text = nested[0], holds_text or nested[1]
-            elif kind in _UNLIMITED_INTEGERS and descriptor.name != "page_size":
-                limit = None
-            else:
+            limits = self._field_size_limits(descriptor, enclosing)
+            if limits is None:
                 return None
-            if descriptor.is_repeated:
-                if descriptor.full_name in self.items_checked_by_handler:
-                    return None
-                limit = min(limit or MAX_REPEATED, MAX_REPEATED)
+            limit, holds_text = limits[0], holds_text or limits[1]
             if limit is not None:
                 smallest = limit if smallest is None else min(smallest, limit)
         return None if smallest is None else (smallest, holds_text)
+
+    def _field_size_limits(self, descriptor: FieldDescriptor, enclosing: frozenset[str]) -> tuple[int | None, bool] | None:
+        """The smallest size limit of a field's value (None: it has none) and whether it holds text;
+        None when one of its limits is not a size (see `_size_limits`)."""
+        kind, holds_text = descriptor.type, False
+        if kind == FieldDescriptor.TYPE_STRING:
+            limit, holds_text = self.max_chars(descriptor), True
+        elif kind == FieldDescriptor.TYPE_BYTES:
+            limit = MAX_BYTES
+        elif kind == FieldDescriptor.TYPE_MESSAGE:
+            nested = self._size_limits(descriptor.message_type, enclosing)
+            if nested is None:
+                return None
+            limit, holds_text = nested
+        elif kind in _UNLIMITED_INTEGERS and descriptor.name != "page_size":
+            limit = None
+        else:
+            return None
+        if descriptor.is_repeated:
+            if descriptor.full_name in self.items_checked_by_handler:
+                return None
+            limit = min(limit or MAX_REPEATED, MAX_REPEATED)
+        return limit, holds_text
 
 
 def string_column_lengths(engine: Engine) -> dict[str, int]:

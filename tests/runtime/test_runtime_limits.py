@@ -24,7 +24,7 @@ from services.fleet.domain.meters import MAX_READINGS_PER_BATCH
 from services.maintenance.ingestion import MAX_EVENTS_PER_BATCH
 from services.runtime.errors import InvalidArgument
 from services.runtime.pagination import MAX_PAGE_SIZE
-from services.runtime.request_limits import RequestLimits
+from services.runtime.request_limits import DEFAULT_LIMITS, RequestLimits
 from tests.conftest import start_service, stop_service
 from tests.fleet.fleet_factory import unique
 from tests.fuzz.message_strategies import field_names, requests
@@ -250,3 +250,90 @@ def test_the_quick_acceptance_agrees_with_the_walk_on_fuzzed_requests(data):
     descriptor = data.draw(st.sampled_from(_REQUEST_TYPES))
     request = data.draw(requests(descriptor, ["assets/a1"], field_names([descriptor]), "Fuzz"))
     assert _LIMITS._accepts(request) == (list(_LIMITS._violations(request, "")) == [])
+
+
+def _message_types() -> list:
+    """Every message type a request holds, at any depth (map entries aside), requests included."""
+    found: dict[str, object] = {}
+    pending = list(_REQUEST_TYPES)
+    while pending:
+        descriptor = pending.pop()
+        if descriptor.full_name in found or descriptor.GetOptions().map_entry:
+            continue
+        found[descriptor.full_name] = descriptor
+        pending.extend(f.message_type for f in descriptor.fields if f.message_type is not None)
+        pending.extend(f.message_type.fields_by_name["value"].message_type for f in descriptor.fields
+                       if f.message_type is not None and f.message_type.GetOptions().map_entry
+                       and f.message_type.fields_by_name["value"].message_type is not None)
+    return [found[name] for name in sorted(found)]
+
+
+_MESSAGE_TYPES = _message_types()
+
+
+@settings(max_examples=500, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_the_item_check_never_accepts_what_the_walk_refuses(data):
+    """By its serialization (and the values a caller has read, given or not) the quick check may
+    send a clean item to the walk, but never vouch for one the walk refuses."""
+    descriptor = data.draw(st.sampled_from(_MESSAGE_TYPES))
+    item = data.draw(requests(descriptor, ["assets/a1"], field_names([descriptor]), "Fuzz"))
+    given_names = tuple(data.draw(st.permutations(
+        [f.name for f in descriptor.fields if f.containing_oneof is None] + [o.name for o in descriptor.oneofs])))
+    given_names = given_names[:data.draw(st.integers(0, len(given_names)))]
+    values = tuple(item.WhichOneof(name) if name in descriptor.oneofs_by_name else getattr(item, name)
+                   for name in given_names)
+    clean = list(_LIMITS._violations(item, "")) == []
+    for serialized in (item.SerializeToString(), item.SerializeToString(deterministic=True)):
+        assert clean or not _LIMITS.item_check(descriptor)(item, serialized)
+        assert clean or not _LIMITS.item_check(descriptor, given_names)(item, serialized, values)
+
+
+_EVENT_FIELDS = ("source", "source_event_id", "asset", "observe_time", "payload")
+# As a maintenance replica has them: Redfish documents up to 64 KiB, event ids as long as their columns.
+_EVENT_LIMITS = RequestLimits(string_chars=DEFAULT_LIMITS.string_chars, column_chars={"source": 200, "source_event_id": 200})
+
+
+def _event_values(event: dpb.DiagnosticEvent) -> tuple:
+    return event.source, event.source_event_id, event.asset, event.observe_time, event.WhichOneof("payload")
+
+
+@pytest.mark.parametrize("event", [request_ for request_, _ in _BROKEN if isinstance(request_, dpb.DiagnosticEvent)] + [
+    _diagnostic_event(source="s" * 1025), _diagnostic_event(asset="assets/\x00"),
+    _diagnostic_event(redfish_event="x" * (64 * 1024 + 1)), _diagnostic_event(redfish_event="é" * (64 * 1024 + 1)),
+    _diagnostic_event(observe_time=timestamp_pb2.Timestamp(seconds=1, nanos=-1)),
+    _diagnostic_event(printer_alert_walk=dpb.PrinterAlertWalk(rows=[dpb.SnmpRow(columns={"a": "\x00"})] * 2))])
+def test_the_item_check_refuses_each_broken_event(event):
+    assert list(_LIMITS._violations(event, ""))
+    serialized = event.SerializeToString(deterministic=True)
+    assert not _LIMITS.item_check(dpb.DiagnosticEvent.DESCRIPTOR)(event, serialized)
+    assert not _LIMITS.item_check(dpb.DiagnosticEvent.DESCRIPTOR, _EVENT_FIELDS)(event, serialized, _event_values(event))
+
+
+@pytest.mark.parametrize("event", [
+    _diagnostic_event(printer_alert=dpb.SnmpRow(columns={"prtAlertCode": "808", "prtAlertIndex": "1"})),
+    _diagnostic_event(printer_alert_walk=dpb.PrinterAlertWalk(rows=[dpb.SnmpRow(columns={"prtAlertCode": "8"})] * 3)),
+    _diagnostic_event(j1939_message=dpb.J1939Message(pgn=65226, data=bytes.fromhex("40FF5B000301FFFF"))),
+    _diagnostic_event(j1939_frames=dpb.J1939Frames(candump_lines=["(1.5) can0 18FECA00#40FF5B000301FFFF"])),
+    _diagnostic_event(redfish_event='{"Events": [{"EventId": "1"}]}')])
+def test_the_item_check_vouches_for_events_as_devices_send_them(event):
+    """The quick path serves the common event: the walk is for the few that break a limit."""
+    serialized = event.SerializeToString(deterministic=True)
+    assert _EVENT_LIMITS.item_check(dpb.DiagnosticEvent.DESCRIPTOR, _EVENT_FIELDS)(event, serialized, _event_values(event))
+
+
+@pytest.mark.parametrize("event", [
+    # More bytes than the limit's characters, or zero bytes that are no NUL character: the values are read.
+    _diagnostic_event(redfish_event="x" * (64 * 1024)), _diagnostic_event(redfish_event="é" * (40 * 1024)),
+    _diagnostic_event(printer_alert=dpb.SnmpRow(columns={"a": "", "": "b"})),
+    _diagnostic_event(j1939_message=dpb.J1939Message(data=b"\x00" * (64 * 1024))),
+    _diagnostic_event(printer_alert_walk=dpb.PrinterAlertWalk(rows=[dpb.SnmpRow(columns={"k": "v" * 1000})] * 3))])
+def test_an_item_at_its_limits_is_accepted_by_its_values(event):
+    assert list(_EVENT_LIMITS._violations(event, "")) == []
+    serialized = event.SerializeToString(deterministic=True)
+    assert _EVENT_LIMITS.item_check(dpb.DiagnosticEvent.DESCRIPTOR, _EVENT_FIELDS)(event, serialized, _event_values(event))
+
+
+def test_the_item_check_names_only_fields_and_oneofs_of_its_type():
+    with pytest.raises(ValueError, match="no field or oneof"):
+        _LIMITS.item_check(dpb.DiagnosticEvent.DESCRIPTOR, ("source", "payload_kind"))
