@@ -114,19 +114,37 @@ class OrderDesk:
     def open(self, session: Session, create: CreateOrder, asset: AssetRef, now: datetime,
              sla_tier: str | None = None) -> str:
         """Opens an order on `asset`; `sla_tier` names a policy (else the default rule above)."""
+        return f"{WORK_ORDERS}/{self._open(session, create, asset, now, sla_tier).id}"
+
+    def _open(self, session: Session, create: CreateOrder, asset: AssetRef, now: datetime,
+              sla_tier: str | None = None) -> WorkOrderRow:
+        row, _ = self.new_order(session, create, asset, now, sla_tier)
+        session.add(row)
+        session.flush()
+        self.count_created(session, Tally([create.kind.value]))
+        return row
+
+    def new_order(self, session: Session, create: CreateOrder, asset: AssetRef, now: datetime,
+                  sla_tier: str | None = None) -> tuple[WorkOrderRow, WorkOrder]:
+        """An order opened on `asset` and its row, not added to the session yet."""
         hours = asset.hours()
         policy = self._sla_policy(session, sla_tier, create.kind)
         key = new_id("wo")
         order = open_order(f"{WORK_ORDERS}/{key}", create, asset.site, now,
                            start_sla(policy.tier(), now, hours) if policy else None)
-        row = WorkOrderRow(id=key, customer_id=asset.customer.split("/", 1)[1], hours=hours_to_json(hours),
+        row = WorkOrderRow(id=key, version=1, customer_id=asset.customer.split("/", 1)[1], hours=hours_to_json(hours),
                            reason=create.reason)
         save_order(row, order)
-        session.add(row)
-        session.flush()
-        kind = create.kind.value
-        event.listen(session, "after_commit", lambda _session: self._created.labels(kind).inc(), once=True)
-        return order.id
+        return row, order
+
+    def count_created(self, session: Session, created: Tally[str]) -> None:
+        """Counts the orders `created` (by kind; the caller may add to it meanwhile) once the unit of work commits."""
+
+        def count(_session: Session) -> None:
+            for kind, number in created.items():
+                self._created.labels(kind).inc(number)
+
+        event.listen(session, "after_commit", count, once=True)
 
     def _sla_policy(self, session: Session, tier: str | None, kind: WorkOrderKind) -> SlaPolicyRow | None:
         if tier:
@@ -174,11 +192,15 @@ class OrderDesk:
         return progress
 
     def place(self, session: Session, due: DuePm, asset: AssetRef, now: datetime) -> list[str]:
+        return [f"{WORK_ORDERS}/{row.id}" for row in self.place_rows(session, due, asset, now)]
+
+    def place_rows(self, session: Session, due: DuePm, asset: AssetRef, now: datetime) -> list[WorkOrderRow]:
+        """`place`, answering the rows of the orders the task went onto (new or merged)."""
         rows = open_order_rows(session, site=asset.site)
         placed = place_due_pm(due, asset.site, [load_order(row) for row in rows])
         match placed:
             case CreateOrder():
-                return [self.open(session, placed, asset, now)]
+                return [self._open(session, placed, asset, now)]
             case MergeIntoOrder(order_id=order_id, task=task):
                 # The visit may belong to another asset of the site, whose row the caller did not
                 # lock: lock it and read it afresh; if it closed meanwhile, place the task again.
@@ -186,48 +208,70 @@ class OrderDesk:
                                       .with_for_update().execution_options(populate_existing=True)).one()
                 order = load_order(row)
                 if not order.is_open:
-                    return self.place(session, due, asset, now)
+                    return self.place_rows(session, due, asset, now)
                 save_order(row, add_pm_task(order, task, now))
-                return [order_id]
+                return [row]
         return []
 
     # --- consumables ------------------------------------------------------------------------------
 
     @staticmethod
     def ship(session: Session, shipments: list[CreateShipment]) -> list[str]:
-        names = []
-        for shipment in shipments:
-            row = ShipmentRow(id=new_id("sh"), asset_id=shipment.asset.split("/", 1)[1], part=shipment.part,
-                              supply=shipment.supply, reason=shipment.reason, state=SHIPMENT_OPEN)
-            session.add(row)
-            names.append(f"shipments/{row.id}")
+        rows = [shipment_row(shipment) for shipment in shipments]
+        session.add_all(rows)
         session.flush()
-        return names
+        return [f"shipments/{row.id}" for row in rows]
+
+
+class _Held:
+    """An open order of one of the round's assets: its row (held here, as the session keeps rows only
+    while something else does), the order as the round has it now, and how many changes the round
+    made to it since it was last copied into the row (each moves the etag on, as one at a time would)."""
+
+    __slots__ = ("changes", "order", "row")
+
+    def __init__(self, row: WorkOrderRow, order: WorkOrder):
+        self.row, self.order, self.changes = row, order, 0
 
 
 class OrderRound:
     """What one processing round decides about work orders, shipments and PM, for assets the round
     holds locked. Each kind of row those decisions read (open orders, PM plans, shipments) is read
     once for all the round's assets, when first needed, instead of once per alarm, counter or
-    supply; what the round creates is added to what it read, so later decisions see it."""
+    supply; what the round creates is added to what it read, so later decisions see it.
+
+    An asset's open orders are turned into domain orders once, and the round's decisions change
+    those; the orders and shipments it creates, and the orders it changes (each once), go into the
+    session when the unit of work commits, or before PM placement reads the site's open orders from
+    the database: one flush for the round instead of one per order opened or shipment sent."""
 
     def __init__(self, desk: OrderDesk, session: Session, assets: dict[str, AssetRef]):
         self._desk, self._session, self._assets = desk, session, assets
-        self._orders: dict[str, list[WorkOrderRow]] | None = None
+        self._rows: dict[str, list[WorkOrderRow]] | None = None  # open orders read, by asset
+        self._orders: dict[str, list[_Held]] = {}  # ... as domain orders, for the assets decided on so far
         self._plans: dict[str, list[PmPlan]] | None = None
         self._shipments: dict[str, list[Shipment]] | None = None
         self._parts: dict[tuple[str, str | None], str] = {}
+        self._unwritten: dict[int, _Held] = {}  # by id(): orders changed since they were copied into their rows
+        self._unadded: list[WorkOrderRow | ShipmentRow] = []  # created, not in the session yet
+        self._created: Tally[str] = Tally()  # orders opened, by kind: counted once committed
+        self._writes_at_commit = False
 
     def route_alarm(self, alarm: Alarm, asset: AssetRef, now: datetime) -> str | None:
         """Applies `decide` to the alarm; the name of the work order the alarm is on, or None."""
-        rows = {f"{WORK_ORDERS}/{row.id}": row for row in self._open_rows(asset.asset_id)}
-        orders = {name: load_order(row) for name, row in rows.items()}
-        decision = decide(alarm, orders.values(), self._desk.rules, now)
+        orders = self._open_orders(asset.asset_id)
+        decision = decide(alarm, (held.order for held in orders), self._desk.rules, now)
         match decision:
             case CreateOrder():
-                return self._opened(self._desk.open(self._session, decision, asset, now))
+                row, order = self._desk.new_order(self._session, decision, asset, now)
+                self._rows[asset.asset_id].append(row)
+                orders.append(_Held(row, order))
+                self._created[decision.kind.value] += 1
+                self._add(row)
+                return order.id
             case AttachToOrder(order_id=order_id):
-                save_order(rows[order_id], attach_alarm(orders[order_id], alarm, now))
+                held = next(held for held in orders if held.order.id == order_id)
+                self._change(held, attach_alarm(held.order, alarm, now))
                 return order_id
             case ShipConsumable():
                 supply_of = {c: c.removeprefix(_SUPPLY_CONDITION_PREFIX) for c in decision.supplies
@@ -235,7 +279,7 @@ class OrderRound:
                 self._ship(shipments_for_alarm(decision, supply_of, self._open_shipments(asset.asset_id)))
                 return None
             case NoAction():
-                return next((name for name, order in orders.items() if alarm.key in order.alarms), None)
+                return next((held.order.id for held in orders if alarm.key in held.order.alarms), None)
 
     def meter_reading(self, asset: AssetRef, register: str, previous: Decimal | None, value: Decimal,
                       at: datetime) -> list[str]:
@@ -258,7 +302,10 @@ class OrderRound:
                 continue
             due = due_by_meter(plan, asset.name, baseline, value)
             if due is not None:
-                names += [self._opened(name) for name in self._desk.place(self._session, due, asset, at)]
+                # Placement reads the site's open orders from the database and may lock and change one of the round's.
+                self._write()
+                self._session.flush()
+                names += [self._placed(row) for row in self._desk.place_rows(self._session, due, asset, at)]
         return names
 
     def supply_levels(self, asset: AssetRef, supply: str, history: list[LevelReading], now: datetime) -> list[str]:
@@ -276,19 +323,49 @@ class OrderRound:
             return self._ship([decision])
         return []
 
-    def _open_rows(self, asset_id: str) -> list[WorkOrderRow]:
-        if self._orders is None:  # locked, and read afresh: see open_order_rows
-            self._orders = {a: [] for a in self._assets}
+    def _open_orders(self, asset_id: str) -> list[_Held]:
+        if self._rows is None:  # locked, and read afresh: see open_order_rows
+            self._rows = {a: [] for a in self._assets}
             for row in open_order_rows(self._session, asset_ids=sorted(self._assets), lock=True):
-                self._orders[row.asset_id].append(row)
-        return self._orders[asset_id]
+                self._rows[row.asset_id].append(row)
+        orders = self._orders.get(asset_id)
+        if orders is None:
+            orders = self._orders[asset_id] = [_Held(row, load_order(row)) for row in self._rows[asset_id]]
+        return orders
 
-    def _opened(self, name: str) -> str:
-        """Adds an order the round opened (or merged PM into) to the open orders it knows."""
-        row = self._session.get(WorkOrderRow, name.split("/", 1)[1])  # in the session already: no query
-        if self._orders is not None and row.asset_id in self._orders and row not in self._orders[row.asset_id]:
-            self._orders[row.asset_id].append(row)
-        return name
+    def _placed(self, row: WorkOrderRow) -> str:
+        """Adds an order the round opened or merged PM into (its row current) to the open orders it knows."""
+        if self._rows is not None and row.asset_id in self._rows:
+            if row not in self._rows[row.asset_id]:
+                self._rows[row.asset_id].append(row)
+            self._orders.pop(row.asset_id, None)  # turned into domain orders afresh when next needed
+        return f"{WORK_ORDERS}/{row.id}"
+
+    def _change(self, held: _Held, order: WorkOrder) -> None:
+        if order is not held.order:
+            held.order = order
+            held.changes += 1
+            self._unwritten[id(held)] = held
+            self._write_at_commit()
+
+    def _add(self, row: WorkOrderRow | ShipmentRow) -> None:
+        self._unadded.append(row)
+        self._write_at_commit()
+
+    def _write_at_commit(self) -> None:
+        if not self._writes_at_commit:
+            self._writes_at_commit = True
+            event.listen(self._session, "before_commit", lambda _session: self._write(), once=True)
+            self._desk.count_created(self._session, self._created)
+
+    def _write(self) -> None:
+        """Puts what the round created into the session, and copies each order it changed into its row once."""
+        self._session.add_all(self._unadded)
+        self._unadded = []
+        for held in self._unwritten.values():
+            save_order(held.row, held.order, held.changes)
+            held.changes = 0
+        self._unwritten = {}
 
     def _plans_of(self, asset: AssetRef) -> list[PmPlan]:
         if self._plans is None:
@@ -309,11 +386,23 @@ class OrderRound:
         return self._shipments[asset_id]
 
     def _ship(self, shipments: list[CreateShipment]) -> list[str]:
+        names = []
         for shipment in shipments:
             asset_id = shipment.asset.split("/", 1)[1]
             self._open_shipments(asset_id).append(Shipment(shipment.asset, shipment.part, shipment.supply))
             self._parts[(asset_id, shipment.supply)] = shipment.part
-        return OrderDesk.ship(self._session, shipments)
+            row = shipment_row(shipment)
+            self._add(row)
+            names.append(f"shipments/{row.id}")
+        return names
+
+
+def shipment_row(shipment: CreateShipment) -> ShipmentRow:
+    """A new open shipment's row; created now, whenever the row is written."""
+    now = utc_now()
+    return ShipmentRow(id=new_id("sh"), version=1, create_time=now, update_time=now,
+                       asset_id=shipment.asset.split("/", 1)[1], part=shipment.part, supply=shipment.supply,
+                       reason=shipment.reason, state=SHIPMENT_OPEN)
 
 
 def _policy(session: Session, tier: str) -> SlaPolicyRow | None:

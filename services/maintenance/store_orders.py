@@ -183,8 +183,9 @@ def load_order(row: WorkOrderRow) -> WorkOrder:
     )
 
 
-def save_order(row: WorkOrderRow, order: WorkOrder) -> None:
-    """Copies a domain order into its row and moves the etag on when anything changed."""
+def save_order(row: WorkOrderRow, order: WorkOrder, changes: int = 1) -> None:
+    """Copies a domain order into its row and moves the etag on when anything changed: by `changes`,
+    the verbs that led from the row's order to this one (a processing round saves several at once)."""
     before = load_order(row) if row.state else None
     if before == order:
         return
@@ -206,7 +207,7 @@ def save_order(row: WorkOrderRow, order: WorkOrder) -> None:
     if before is None:
         row.create_time = row.update_time = order.created_at
     else:
-        row.version += 1
+        row.version += changes
         row.update_time = order.updated_at
 
 

@@ -16,6 +16,7 @@ from fleetops.maintenance.v1 import maintenance_service_pb2_grpc as pb_grpc
 from fleetops.maintenance.v1 import resources_pb2 as res
 from google.protobuf import duration_pb2, timestamp_pb2
 from google.type import dayofweek_pb2, timeofday_pb2
+from prometheus_client import CollectorRegistry
 
 from services.maintenance.asset_directory import AssetDirectory, AssetRef
 from services.maintenance.domain.diagnostics import Action, NormalizedFault, Severity
@@ -69,6 +70,11 @@ class OrdersWorld:
     database: Database
     desk: OrderDesk
     directory: AssetDirectory
+    metrics: CollectorRegistry  # the desk's metrics
+
+    def orders_created(self, kind: str = "corrective") -> float:
+        """The desk's fleetops_maintenance_work_orders_created_total for `kind`."""
+        return self.metrics.get_sample_value("fleetops_maintenance_work_orders_created_total", {"kind": kind}) or 0.0
 
     @property
     def stub(self) -> pb_grpc.MaintenanceServiceStub:
@@ -129,4 +135,4 @@ def orders_world(maintenance, fleet) -> OrdersWorld:
                          peers={"fleet": fleet.address})
     database = Database(maintenance.database_url)
     runtime = Runtime(config, database, PageTokens(b"test"), GrpcServerMetrics.create())
-    return OrdersWorld(maintenance, fleet, database, OrderDesk(runtime), AssetDirectory(config))
+    return OrdersWorld(maintenance, fleet, database, OrderDesk(runtime), AssetDirectory(config), runtime.metrics.registry)

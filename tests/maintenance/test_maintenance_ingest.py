@@ -179,6 +179,19 @@ def test_a_burst_of_the_same_fault_from_concurrent_callers_opens_one_work_order(
     assert [o.name for o in listed] == list(orders)
 
 
+def test_faults_of_one_family_in_one_batch_go_onto_one_work_order_that_lists_them_all(devices):
+    printer = devices.asset()
+    codes = [8, 814, 815]  # jam, tray feed error, tray jam: all of the paper path
+    response = devices.ingest(*(devices.event(printer, when(minute), printer_alert=alert_row(index=20 + minute, code=code))
+                                for minute, code in enumerate(codes)))
+    [order] = devices.stub.ListWorkOrders(pb.ListWorkOrdersRequest(asset=printer)).work_orders
+    assert [list(result.work_orders) for result in response.results] == [[order.name]] * len(codes)
+    alarms = _alarms(devices, printer)
+    assert len(alarms) == len(codes) and {alarm.work_order for alarm in alarms} == {order.name}
+    assert sorted(order.alarms) == sorted(alarm.name for alarm in alarms)
+    assert list(order.families) == ["printer/paper-path"]
+
+
 def test_a_late_repeat_older_than_the_alarm_joins_it_instead_of_opening_another(devices):
     printer = devices.asset()
     devices.ingest(devices.event(printer, when(5), printer_alert=alert_row()))

@@ -18,6 +18,8 @@ from fleetops.maintenance.v1 import resources_pb2 as res
 from services.maintenance.domain.alarms import observe
 from services.maintenance.domain.consumables import LevelReading
 from services.maintenance.domain.diagnostics import Action, Severity
+from services.maintenance.domain.work_orders import WorkOrder
+from services.maintenance.store_orders import WorkOrderRow, load_order
 from tests.maintenance.maintenance_orders_helpers import forklift_fault, hours, orders_world, stamp, weekday_hours
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -81,6 +83,62 @@ def test_another_fault_of_the_same_family_joins_the_open_order(world):
     assert first == second
     order = world.stub.GetWorkOrder(pb.GetWorkOrderRequest(name=first))
     assert order.priority == res.SEVERITY_CRITICAL and len(_orders_of(world, asset.name)) == 1
+
+
+def _stored(world, name: str) -> WorkOrder:
+    """The order as its row holds it (the API lists alarm rows, which routing alone does not write)."""
+    return world.in_unit_of_work(lambda session: load_order(session.get(WorkOrderRow, name.split("/", 1)[1])))
+
+
+def test_alarms_of_one_family_decided_in_one_round_make_the_order_separate_rounds_would(world):
+    together, apart = world.asset(), world.asset()
+    now = datetime.now(UTC)
+    faults = [("forklift/spn-91/fmi-3", Severity.MAJOR), ("forklift/spn-168/fmi-4", Severity.CRITICAL),
+              ("forklift/spn-158/fmi-1", Severity.WARNING), ("forklift/spn-167/fmi-5", Severity.MAJOR)]
+
+    def alarms(asset_name: str):  # each first seen a minute before the one before: downtime starts earlier each time
+        return [observe(None, forklift_fault(asset_name, fault_key=key, severity=severity), now - timedelta(minutes=m))
+                for m, (key, severity) in enumerate(faults)]
+
+    in_one = world.in_round(together.name, lambda orders, ref: [orders.route_alarm(a, ref, now)
+                                                                for a in alarms(together.name)])
+    one_by_one = [world.in_round(apart.name, lambda orders, ref: orders.route_alarm(a, ref, now))
+                  for a in alarms(apart.name)]
+    [order], [other] = _orders_of(world, together.name), _orders_of(world, apart.name)
+    assert in_one == [order.name] * len(faults) and one_by_one == [other.name] * len(faults)
+    assert order.families == other.families == ["forklift/electrical"]
+    assert order.priority == other.priority == res.SEVERITY_CRITICAL
+    assert order.etag == other.etag == f'"{len(faults)}"'  # opened, then changed by each alarm that joined
+    assert (order.create_time, order.update_time) == (other.create_time, other.update_time)
+    assert order.response_sla == other.response_sla and order.resolution_sla == other.resolution_sla
+    stored, stored_apart = _stored(world, order.name), _stored(world, other.name)
+    assert [key.fault_key for key in stored.alarms] == [key for key, _ in faults]
+    assert [key.fault_key for key in stored_apart.alarms] == [key for key, _ in faults]
+    assert stored.downtime.start == stored_apart.downtime.start == now - timedelta(minutes=len(faults) - 1)
+
+
+def test_orders_a_round_opens_are_counted_once_it_commits_and_not_if_it_rolls_back(world):
+    asset = world.asset()
+    now = datetime.now(UTC)
+    electrical = forklift_fault(asset.name)
+    hydraulics = forklift_fault(asset.name, fault_key="forklift/spn-523/fmi-2", category="hydraulics",
+                                skill="forklift-hydraulics")
+    before = world.orders_created()
+    with pytest.raises(RuntimeError):
+        with world.database.unit_of_work() as session:
+            orders, ref = world.orders(session, asset.name)
+            assert orders.route_alarm(observe(None, electrical, now), ref, now) is not None
+            raise RuntimeError("the round fails after deciding")
+    assert _orders_of(world, asset.name) == [] and world.orders_created() == before
+
+    def decide_both(orders, ref) -> list[str]:
+        names = [orders.route_alarm(observe(None, fault, now), ref, now) for fault in (electrical, hydraulics)]
+        assert world.orders_created() == before  # not before the round commits
+        return names
+
+    names = world.in_round(asset.name, decide_both)
+    assert sorted(names) == sorted(o.name for o in _orders_of(world, asset.name)) and len(set(names)) == 2
+    assert world.orders_created() == before + 2
 
 
 def _last_friday_before(moment: datetime) -> datetime:
@@ -180,6 +238,62 @@ def test_a_due_pm_task_joins_an_open_repair_visit(world):
     order = world.stub.GetWorkOrder(pb.GetWorkOrderRequest(name=repair))
     assert order.kind == res.WORK_ORDER_KIND_CORRECTIVE and [t.task for t in order.pm_tasks] == ["clean fuser"]
     assert order.expected_duration_minutes == 60 + 30
+
+
+def test_a_pm_task_due_in_the_round_that_opens_a_repair_joins_it_and_so_does_a_later_alarm(world):
+    asset = world.asset()
+    _plan(world, asset.name, "100")
+    at = datetime.now(UTC)
+
+    def work(orders, ref):
+        repair = orders.route_alarm(observe(None, forklift_fault(asset.name, skill=None), at), ref, at)
+        merged = orders.meter_reading(ref, "total_impressions", Decimal(90), Decimal(130), at)
+        joined = orders.route_alarm(observe(None, forklift_fault(asset.name, fault_key="forklift/spn-168/fmi-4",
+                                                                 skill=None), at), ref, at)
+        return repair, merged, joined
+
+    repair, merged, joined = world.in_round(asset.name, work)
+    assert merged == [repair] and joined == repair
+    [order] = _orders_of(world, asset.name)
+    assert order.name == repair and [t.task for t in order.pm_tasks] == ["clean fuser"]
+    assert order.expected_duration_minutes == 60 + 30 and order.etag == '"3"'  # opened, PM added, alarm joined
+    assert [key.fault_key for key in _stored(world, repair).alarms] == ["forklift/spn-91/fmi-3", "forklift/spn-168/fmi-4"]
+
+
+def test_a_pm_visit_opened_mid_round_leaves_the_rounds_repair_open_to_later_alarms(world):
+    asset = world.asset()
+    _plan(world, asset.name, "100", skill="fuser-specialist")  # not the repair's skill: a visit of its own
+    at = datetime.now(UTC)
+
+    def work(orders, ref):
+        repair = orders.route_alarm(observe(None, forklift_fault(asset.name), at), ref, at)
+        visit = orders.meter_reading(ref, "total_impressions", Decimal(90), Decimal(130), at)
+        joined = orders.route_alarm(observe(None, forklift_fault(asset.name, fault_key="forklift/spn-168/fmi-4"), at),
+                                    ref, at)
+        return repair, visit, joined
+
+    repair, [visit], joined = world.in_round(asset.name, work)
+    assert joined == repair != visit
+    assert sorted(o.name for o in _orders_of(world, asset.name)) == sorted([repair, visit])
+    assert [key.fault_key for key in _stored(world, repair).alarms] == ["forklift/spn-91/fmi-3", "forklift/spn-168/fmi-4"]
+
+
+def test_consumables_decided_in_one_round_ship_once_per_supply(world):
+    asset = world.asset()
+    now = datetime.now(UTC)
+    toner = forklift_fault(asset.name, fault_key="printer/supply/toner", category="consumable",
+                           action=Action.SHIP_CONSUMABLE, skill=None, severity=Severity.WARNING)
+    falling = [LevelReading(now - timedelta(days=d), 2.0 * d) for d in range(10, 0, -1)]
+
+    def work(orders, ref):
+        return ([orders.route_alarm(observe(None, toner, now), ref, now) for _ in range(2)],
+                orders.supply_levels(ref, "1.2", falling, now), orders.supply_levels(ref, "1.2", falling, now))
+
+    routed, shipped, again = world.in_round(asset.name, work)
+    shipments = world.stub.ListShipments(pb.ListShipmentsRequest(asset=asset.name)).shipments
+    assert routed == [None, None] and again == []
+    assert [s.part for s in shipments] == ["wiring-harness", "1.2"] and shipped == [shipments[1].name]
+    assert all(s.state == res.SHIPMENT_STATE_OPEN for s in shipments)
 
 
 def test_consumables_ship_once_per_supply(world):
