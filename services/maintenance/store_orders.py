@@ -8,6 +8,7 @@ order when it opens: its SLA promise is read against the hours it was made under
 
 from __future__ import annotations
 
+import secrets
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from services.maintenance.domain.alarms import AlarmKey
 from services.maintenance.domain.business_hours import OpeningHours
+from services.maintenance.domain.consumables import CreateShipment
 from services.maintenance.domain.diagnostics import Severity
 from services.maintenance.domain.preventive import PmPlan
 from services.maintenance.domain.sla import SlaClock, SlaTerms, SlaTier
@@ -33,11 +35,17 @@ from services.maintenance.domain.work_orders import (
     WorkOrderState,
 )
 from services.maintenance.store import Base
-from services.runtime.db import UtcDateTime, chunks
+from services.runtime.db import UtcDateTime, chunks, utc_now
 from services.runtime.repository import NamedRowMixin
 
 WORK_ORDERS = "workOrders"
+SHIPMENT_OPEN = "open"
 _OPEN = sorted(state.value for state in OPEN_STATES)
+
+
+def new_id(prefix: str) -> str:
+    """Ids that sort by creation time, so lists in id order read oldest first."""
+    return f"{prefix}-{utc_now():%Y%m%d%H%M%S%f}-{secrets.token_hex(3)}"
 
 
 class WorkOrderRow(NamedRowMixin, Base):
@@ -153,6 +161,14 @@ def open_order_rows(session: Session, *, asset_ids: list[str] | None = None, sit
     if asset_ids is None:
         return list(session.scalars(query))
     return [row for chunk in chunks(asset_ids) for row in session.scalars(query.where(WorkOrderRow.asset_id.in_(chunk)))]
+
+
+def shipment_row(shipment: CreateShipment) -> ShipmentRow:
+    """A new open shipment's row; created now, whenever the row is written."""
+    now = utc_now()
+    return ShipmentRow(id=new_id("sh"), version=1, create_time=now, update_time=now,
+                       asset_id=shipment.asset.split("/", 1)[1], part=shipment.part, supply=shipment.supply,
+                       reason=shipment.reason, state=SHIPMENT_OPEN)
 
 
 def hours_to_json(hours: OpeningHours) -> dict:

@@ -28,10 +28,10 @@ from services.maintenance.domain.work_orders import (
     resume,
     schedule,
 )
-from services.maintenance.orders import SHIPMENT_OPEN
 from services.maintenance.store import TechnicianRow
 from services.maintenance.store_ingest import AlarmRow
 from services.maintenance.store_orders import (
+    SHIPMENT_OPEN,
     WORK_ORDERS,
     ShipmentRow,
     WorkOrderRow,
