@@ -154,8 +154,9 @@ def scrape(port: int) -> str:
 
 
 def pending(engine: sqlalchemy.Engine) -> int:
+    """Events queued (an entry of the queue holds an asset's events of one acknowledgement)."""
     with engine.connect() as connection:
-        return connection.exec_driver_sql("SELECT count(*) FROM pending_events").scalar()
+        return connection.exec_driver_sql("SELECT coalesce(sum(event_count), 0) FROM event_queue").scalar()
 
 
 def any_pending(engine: sqlalchemy.Engine) -> bool:
@@ -163,7 +164,35 @@ def any_pending(engine: sqlalchemy.Engine) -> bool:
     database's CPU per poll at 200k events, charged to the processing being measured."""
     with engine.connect() as connection:
         return connection.exec_driver_sql(
-            "SELECT EXISTS (SELECT FROM pending_events)").scalar()
+            "SELECT EXISTS (SELECT FROM event_queue)").scalar()
+
+
+def queue_state(connection: sqlalchemy.Connection) -> tuple[dict[str, int], int]:
+    """Events by status as callers see them (store_ingest.EventStatus: pending while queued, and
+    `acknowledged` events that left the queue are processed), an event queued twice counting twice;
+    and what is wrong with the queue itself: queued events that are not stored, or not under their
+    own asset, and entries whose event count is not the number of events they hold."""
+    # The events the entries hold, as a table (SQL cannot read them in the entries' serialized requests).
+    connection.exec_driver_sql("CREATE TEMP TABLE queued_events (entry_id bigint, asset_id text, source text,"
+                               " source_event_id text) ON COMMIT DROP")
+    keys = [dict(entry_id=entry_id, asset_id=asset_id, source=event.source, source_event_id=event.source_event_id)
+            for entry_id, asset_id, events in connection.exec_driver_sql("SELECT id, asset_id, events FROM event_queue")
+            for event in dpb.IngestDiagnosticsRequest.FromString(events).events]
+    if keys:
+        connection.execute(sqlalchemy.text("INSERT INTO queued_events VALUES (:entry_id, :asset_id, :source,"
+                                           " :source_event_id)"), keys)
+    by_status = dict(connection.exec_driver_sql(
+        "SELECT CASE WHEN q.source IS NOT NULL THEN 'pending' WHEN e.status = 'acknowledged' THEN 'processed'"
+        " ELSE e.status END, count(*) FROM diagnostic_events AS e"
+        " LEFT JOIN queued_events AS q ON q.source = e.source AND q.source_event_id = e.source_event_id"
+        " GROUP BY 1").all())
+    orphaned = connection.exec_driver_sql(
+        "SELECT count(*) FROM queued_events AS q WHERE NOT EXISTS (SELECT FROM diagnostic_events AS e"
+        " WHERE e.source = q.source AND e.source_event_id = q.source_event_id AND e.asset_id = q.asset_id)").scalar()
+    miscounted = connection.exec_driver_sql(
+        "SELECT count(*) FROM event_queue AS entry WHERE event_count <>"
+        " (SELECT count(*) FROM queued_events AS q WHERE q.entry_id = entry.id)").scalar()
+    return by_status, orphaned + miscounted
 
 
 def wait_drained(engine: sqlalchemy.Engine, limit_seconds: float) -> float:
@@ -398,20 +427,10 @@ def main() -> None:
             totals = {k: totals[k] + counted[k] for k in totals}
 
         # 5. loss: every unique event once, none pending
-        with engine.connect() as connection:
+        with engine.begin() as connection:
             stored = connection.exec_driver_sql(
                 "SELECT count(*) FROM diagnostic_events WHERE source = 'bench'").scalar()
-            # As callers see it (store_ingest.EventStatus): pending while queued, and `acknowledged`
-            # events that left the queue are processed. A queue entry twice counts its event twice.
-            by_status = dict(connection.exec_driver_sql(
-                "SELECT CASE WHEN q.id IS NOT NULL THEN 'pending' WHEN e.status = 'acknowledged' THEN 'processed'"
-                " ELSE e.status END, count(*) FROM diagnostic_events AS e"
-                " LEFT JOIN pending_events AS q ON q.source = e.source AND q.source_event_id = e.source_event_id"
-                " GROUP BY 1").all())
-            # Entries whose event is not stored (processing would find no payload).
-            orphaned = connection.exec_driver_sql(
-                "SELECT count(*) FROM pending_events AS q WHERE NOT EXISTS (SELECT FROM diagnostic_events AS e"
-                " WHERE e.source = q.source AND e.source_event_id = q.source_event_id)").scalar()
+            by_status, orphaned = queue_state(connection)
             orders = connection.exec_driver_sql("SELECT count(*) FROM work_orders").scalar()
             # Never two open orders for one asset and fault family.
             doubled_orders = connection.exec_driver_sql(

@@ -1,10 +1,11 @@
 """Processing of acknowledged diagnostic events: decode, alarms, work orders, supplies, meters.
 
-Events wait in `pending_events` (see ingestion.py and store_ingest.py). A round takes assets with
-pending events, locks their `asset_refs` rows (SKIP LOCKED in the background, so replicas share
-the work and each asset is worked on by one transaction at a time), decodes their events oldest
-first, applies what they mean and takes them off the queue, all in one transaction: after a crash the
-round is rolled back and its events are still pending, so each event takes effect exactly once.
+Events wait in `event_queue`, an entry per acknowledging transaction and asset (see ingestion.py and
+store_ingest.py). A round takes assets with queue entries, locks their `asset_refs` rows (SKIP LOCKED
+in the background, so replicas share the work and each asset is worked on by one transaction at a
+time), decodes their entries' events oldest first, applies what they mean and takes the entries off
+the queue, all in one transaction: after a crash the round is rolled back and its events are still
+pending, so each event takes effect exactly once.
 
 An event whose asset the fleet service has not described yet (it was down when the event came)
 waits; once described, an asset whose customer does not consent to data collection has its
@@ -22,18 +23,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from operator import attrgetter
 
 import psycopg
 from fleetops.maintenance.v1 import diagnostics_pb2 as dpb
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import bindparam, func, or_, select, text
+from sqlalchemy import ARRAY, any_, bindparam, cast, func, or_, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from services.maintenance.asset_directory import AssetDirectory, AssetRef
-from services.maintenance.decoding import Decoded, decode, event_format, state_kind
+from services.maintenance.decoding import Decoded, decode, event_format, payload_kind, state_kind
 from services.maintenance.domain.alarms import Alarm, AlarmState, clear, clearing_signal, observe
 from services.maintenance.domain.consumables import LevelReading
 from services.maintenance.domain.diagnostics import (
@@ -54,20 +56,21 @@ from services.maintenance.store_ingest import (
     DiagnosticEventRow,
     EventStatus,
     MeterOutboxRow,
-    PendingEventRow,
+    QueueEntryRow,
     SupplyReadingRow,
     dequeue,
 )
 from services.maintenance.store_orders import WorkOrderRow
 from services.runtime.dataclass_json import from_json, to_json
 from services.runtime.db import (
-    CHUNK_SIZE,
     Database,
     bulk_insert,
     bulk_insert_returning_ids,
     bulk_update,
     bulk_upsert,
     chunks,
+    is_postgresql,
+    one_of,
     utc_now,
 )
 from services.runtime.resources import from_timestamp
@@ -79,7 +82,8 @@ log = logging.getLogger(__name__)
 RECENT_CLEAR_WINDOW = timedelta(hours=2)
 # One round's share of the backlog: enough events to amortize a round's queries (a round costs
 # about the same number of statements whether it holds 100 events or 20,000), small enough that
-# its transaction stays short and other replicas find assets left to take.
+# its transaction stays short and other replicas find assets left to take. A round takes whole
+# queue entries, oldest first, and at least one: it may exceed this by its last entry's events.
 ROUND_ASSETS = 500
 ROUND_EVENTS = 20_000
 # Assets a round considers: other replicas may hold the oldest ones (SKIP LOCKED passes over them).
@@ -90,19 +94,17 @@ IDLE_POLL_SECONDS = 1.0
 # On PostgreSQL, acknowledging events notifies this channel: the processors of every replica start
 # at once instead of at their next poll.
 WAKE_CHANNEL = "fleetops_maintenance_events"
-# On PostgreSQL, a processor vacuums the queue after taking this many events off it. Queue rows live
-# seconds and carry a payload each: left to autovacuum (off on some servers; by default not before a
-# fifth of the table is dead) their dead copies pile up, and every round's search for pending assets
-# reads them all again.
+# On PostgreSQL, a processor vacuums the queue after taking this many events off it. Queue entries
+# live seconds and carry their events' payloads: left to autovacuum (off on some servers; by default
+# not before a fifth of the table is dead) their dead copies pile up, and every round's search for
+# pending assets reads them all again.
 VACUUM_QUEUE_AFTER_EVENTS = 100_000
 @dataclass(slots=True)
 class _Event:
-    order: int  # position in the round, oldest first
-    queue_id: int  # its entry in pending_events
-    key: tuple[str, str]
     message: dpb.DiagnosticEvent
     asset_id: str
     kind: str
+    at: datetime  # its observe_time
     receive_time: datetime
     awaited: bool
     status: EventStatus = EventStatus.PROCESSED
@@ -113,6 +115,10 @@ class _Event:
 
     def reject(self, status: EventStatus, reason: str) -> None:
         self.status, self.reason = status, reason
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.message.source, self.message.source_event_id
 
 
 class _Entry:
@@ -250,7 +256,7 @@ class EventProcessor:
         self._dequeued = 0
         try:
             with self._db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-                connection.execute(text(f"VACUUM (SKIP_LOCKED) {PendingEventRow.__tablename__}"))
+                connection.execute(text(f"VACUUM (SKIP_LOCKED) {QueueEntryRow.__tablename__}"))
         except SQLAlchemyError:  # the next one tries again; meanwhile rounds only read more
             log.warning("could not vacuum the pending-event queue", exc_info=True)
 
@@ -290,12 +296,13 @@ class EventProcessor:
                                            limit=None if wait else ROUND_ASSETS))
             # Assets the fleet service answered for without describing them are not in the fleet.
             absent = [a for a in candidates if a not in found.found and a not in found.unreachable]
-            events = self._load(session, sorted(locked) + absent)
-            if not events:
+            entry_ids, events = self._load(session, sorted(locked) + absent)
+            if not entry_ids:
                 return 0
             now = utc_now()
             accepted = self._screen(events, found.found)
             self._apply(session, accepted, found.found, now)
+            dequeue(session, entry_ids)
             self._settle(session, events, now)
         committed = utc_now()
         for (device_format, status), count in Tally((event_format(e.kind), e.status.value) for e in events).items():
@@ -308,28 +315,39 @@ class EventProcessor:
 
     @staticmethod
     def _pending_assets(session: Session) -> list[str]:
-        queue = PendingEventRow.__table__
+        queue = QueueEntryRow.__table__
         return list(session.scalars(select(queue.c.asset_id).group_by(queue.c.asset_id)
                                     .order_by(func.min(queue.c.receive_time)).limit(ROUND_CANDIDATES)))
 
     @staticmethod
-    def _load(session: Session, asset_ids: list[str]) -> list[_Event]:
-        queue = PendingEventRow.__table__
-        order = (queue.c.observe_time, queue.c.receive_time, queue.c.position)
-        merged = len(asset_ids) > CHUNK_SIZE  # each chunk comes in order; several are merged by their order
-        rows = []
-        connection = session.connection()  # Core rows: the ORM's result layer costs more than the query
-        for chunk in chunks(asset_ids):
-            rows += connection.execute(
-                select(queue.c.id, queue.c.source, queue.c.source_event_id, queue.c.payload, queue.c.asset_id,
-                       queue.c.kind, queue.c.receive_time, queue.c.awaited, *(order if merged else ()))
-                .where(queue.c.asset_id.in_(chunk)).order_by(*order).limit(ROUND_EVENTS)).all()
-        if merged:
-            rows.sort(key=lambda r: (r.observe_time, r.receive_time, r.position))
-        parse = dpb.DiagnosticEvent.FromString
-        return [_Event(number, queue_id, (source, event_id), parse(payload), asset_id, kind, receive_time, awaited)
-                for number, (queue_id, source, event_id, payload, asset_id, kind, receive_time, awaited, *_)
-                in enumerate(rows[:ROUND_EVENTS])]
+    def _load(session: Session, asset_ids: list[str]) -> tuple[list[int], list[_Event]]:
+        """The round's queue entries (these assets' oldest, up to ROUND_EVENTS events) and their events,
+        oldest first: by observe time, then as acknowledged (by receive time and entry), then by their
+        position in their request."""
+        queue = QueueEntryRow.__table__
+        # Entries are picked by their times, ids and event counts alone: sorting their payloads would
+        # cost more.
+        ahead = func.sum(queue.c.event_count).over(order_by=(queue.c.receive_time, queue.c.id)) - queue.c.event_count
+        waiting = (select(queue.c.id, ahead.label("ahead"))
+                   .where(one_of(session, queue.c.asset_id, asset_ids)).subquery())
+        oldest = waiting.c.ahead < ROUND_EVENTS
+        if is_postgresql(session):
+            # The picked ids as one array (the cast makes `= ANY` read the subquery's value, not its
+            # rows), looked up by key: a join would read the whole queue again.
+            ids = select(func.array_agg(waiting.c.id)).where(oldest).scalar_subquery()
+            picked = queue.c.id == any_(cast(ids, ARRAY(queue.c.id.type)))
+        else:
+            picked = queue.c.id.in_(select(waiting.c.id).where(oldest))
+        entries = session.connection().execute(  # Core rows: the ORM's result layer costs more than the query
+            select(queue.c.id, queue.c.asset_id, queue.c.receive_time, queue.c.awaited, queue.c.events)
+            .where(picked)).all()
+        entries.sort(key=lambda entry: (entry.receive_time, entry.id))
+        parse = dpb.IngestDiagnosticsRequest.FromString
+        events = [_Event(message, asset_id, payload_kind(message), from_timestamp(message.observe_time),
+                         receive_time, awaited)
+                  for _, asset_id, receive_time, awaited, payload in entries for message in parse(payload).events]
+        events.sort(key=_observed)  # stable: events observed at the same instant stay as acknowledged
+        return [entry.id for entry in entries], events
 
     @staticmethod
     def _screen(events: list[_Event], assets: dict[str, AssetRef]) -> list[_Event]:
@@ -345,10 +363,10 @@ class EventProcessor:
                 accepted.append(event)
         return accepted
 
-    def _settle(self, session: Session, events: list[_Event], now: datetime) -> None:
-        """Takes the round's events off the queue, in the round's transaction, and writes the event's
-        own row only when there is something to record: a rejection, a note, an awaited outcome."""
-        dequeue(session, [e.queue_id for e in events])
+    @staticmethod
+    def _settle(session: Session, events: list[_Event], now: datetime) -> None:
+        """Writes an event's own row only when there is something to record: a rejection, a note, an
+        awaited outcome (their queue entries are deleted in the same transaction)."""
         table = DiagnosticEventRow.__table__
         detailed = [dict(key_source=e.key[0], key_event_id=e.key[1], status=e.status, reason=e.reason[:2000],
                          process_time=now, outcome=_outcome(e) if e.awaited else None)
@@ -368,7 +386,7 @@ class EventProcessor:
         counters: dict[tuple[str, str], tuple[int, datetime, _Event]] = {}
         for event in events:
             ref = assets[event.asset_id]
-            at = from_timestamp(event.message.observe_time)
+            at = event.at
             asset_states = states[event.asset_id]
             before = dict(asset_states)
             try:
@@ -471,6 +489,9 @@ class EventProcessor:
             desk.supply_levels(assets[asset_id], supply, histories[(asset_id, supply)], now)
 
 
+_observed = attrgetter("at")
+
+
 def _outcome(event: _Event) -> dict | None:
     alarms = sorted({f"alarms/{entry.id}" for entry in event.alarms})
     if not alarms and not event.work_orders:
@@ -489,8 +510,8 @@ class BacklogGauges(Collector):
     def collect(self):
         try:
             with self._database.unit_of_work() as session:
-                count, oldest = session.execute(
-                    select(func.count(), func.min(PendingEventRow.receive_time))).one()
+                count, oldest = session.execute(select(func.coalesce(func.sum(QueueEntryRow.event_count), 0),
+                                                       func.min(QueueEntryRow.receive_time))).one()
                 unforwarded = session.scalar(select(func.count()).where(~MeterOutboxRow.sent))
         except Exception:  # a scrape must not fail because the database is briefly away
             log.warning("could not measure the ingestion backlog for /metrics", exc_info=True)

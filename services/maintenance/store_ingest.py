@@ -3,9 +3,11 @@ state the decoders need between events, alarms, supply history and meter reading
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from operator import attrgetter
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, LargeBinary, Select, String, select, text, tuple_
@@ -17,8 +19,8 @@ from services.runtime.resources import from_timestamp
 
 
 class EventStatus(StrEnum):
-    """What `diagnostic_events.status` holds. An event waits for processing while it has an entry in
-    `pending_events`, whatever its status says."""
+    """What `diagnostic_events.status` holds. An event waits for processing while an entry of
+    `event_queue` holds it, whatever its status says."""
 
     # As appended; processing with nothing to record leaves it so: processed once off the queue.
     ACKNOWLEDGED = "acknowledged"
@@ -51,11 +53,11 @@ class DiagnosticEventRow(Base):
     """Every accepted event once: (source, source_event_id) makes replays harmless.
 
     Written when the event is acknowledged (`acknowledged`, with its serialized payload), together
-    with its entry in `pending_events`. The processor decodes it later and, in the same transaction
-    as the alarms and orders it caused, deletes that entry; it rewrites this row only when there is
-    something to record: a rejection or discard, a decoder's note, or the outcome an awaiting caller
-    reads (such an event always leaves `acknowledged`). A plain event is processed exactly when it
-    is `acknowledged` and no longer queued, and has no `process_time`.
+    with the `event_queue` entry that holds it. The processor decodes it later and, in the same
+    transaction as the alarms and orders it caused, deletes that entry; it rewrites this row only
+    when there is something to record: a rejection or discard, a decoder's note, or the outcome an
+    awaiting caller reads (such an event always leaves `acknowledged`). A plain event is processed
+    exactly when it is `acknowledged` and no longer queued, and has no `process_time`.
     """
 
     __tablename__ = "diagnostic_events"
@@ -78,26 +80,28 @@ class DiagnosticEventRow(Base):
     process_time: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
-class PendingEventRow(Base):
-    """An acknowledged event waiting for processing: what the processor finds, orders and decodes.
-    Processing deletes the row (a delete only marks it gone, where marking the event's own row
-    processed rewrote it whole and added a primary key entry per event)."""
+class QueueEntryRow(Base):
+    """Acknowledged events waiting for processing: one entry per acknowledging transaction and asset,
+    holding that asset's events of the transaction. The processor finds, decodes and orders events
+    from here alone, and deletes an entry once its events are processed (a delete only marks it gone,
+    where marking each event's own row processed rewrote it whole and added a primary key entry per
+    event). An entry for several events costs one row, one index entry and one delete."""
 
-    __tablename__ = "pending_events"
-    __table_args__ = (Index("ix_pending_events_asset_order", "asset_id", "observe_time", "receive_time", "position"),)
-    # Deletes name rows by this number (one integer each, where the event's key is two texts).
+    __tablename__ = "event_queue"
+    # Rows of a few kilobytes stay whole in the table: PostgreSQL would otherwise compress every row
+    # past 2 kB at append and decompress it at processing.
+    __table_args__ = (Index("ix_event_queue_asset_id", "asset_id"), {"postgresql_with": {"toast_tuple_target": 8160}})
+    # Deletes name entries by this number.
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
-    source: Mapped[str] = mapped_column(String(200))
-    source_event_id: Mapped[str] = mapped_column(String(200))
     asset_id: Mapped[str] = mapped_column(String(200))
-    kind: Mapped[str] = mapped_column(String(24))
-    observe_time: Mapped[datetime] = mapped_column(UtcDateTime)
     receive_time: Mapped[datetime] = mapped_column(UtcDateTime)
-    position: Mapped[int] = mapped_column(Integer)
     awaited: Mapped[bool] = mapped_column(Boolean)
-    # A copy of the event's payload while it waits: a round reads its events from here alone (looking
-    # each up in diagnostic_events by its two-text key cost PostgreSQL more than writing the copy).
-    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    event_count: Mapped[int] = mapped_column(Integer)
+    # The events, as received, in the order of the request that brought them: the serialization of an
+    # IngestDiagnosticsRequest holding just them (`queued_events` writes it; one parse reads them all).
+    # A copy of their payloads: looking each up in diagnostic_events by its two-text key cost PostgreSQL
+    # more than writing the copy.
+    events: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class DeviceStateRow(Base):
@@ -178,35 +182,66 @@ _CHUNK = 1000
 
 def append_events(session: Session, events: list[NewEvent], receive_time: datetime,
                   awaited: bool) -> dict[tuple[str, str], str]:
-    """Stores the events (keys and positions unique) whose (source, source_event_id) is not taken yet,
-    each with its entry in `pending_events`; answers the stored fingerprint of every key that was
-    taken. A concurrent transaction appending the same key makes this one wait for it, and every
-    caller appends in key order, so two of them never wait on each other in a cycle."""
-    events = sorted(events, key=lambda event: event.key)
+    """Stores the events (keys and positions unique) whose (source, source_event_id) is not taken yet
+    and queues them, an entry per asset; answers the stored fingerprint of every key that was taken.
+    A concurrent transaction appending the same key makes this one wait for it, and every caller
+    appends in key order, so two of them never wait on each other in a cycle."""
+    by_key = sorted(events, key=lambda event: event.key)
     if is_postgresql(session):
-        taken = _append_copied(session, events, receive_time, awaited)
+        taken = _append_copied(session, by_key, receive_time, awaited)
     else:
         table = DiagnosticEventRow.__table__
         inserted: set[tuple] = set()
-        for offset in range(0, len(events), _CHUNK):
+        for offset in range(0, len(by_key), _CHUNK):
             inserted |= insert_new(session, table, [dict(
                 source=e.key[0], source_event_id=e.key[1], fingerprint=e.fingerprint, asset_id=e.asset_id, kind=e.kind,
                 observe_time=from_timestamp(e.observe_time), receive_time=receive_time, position=e.position,
                 payload=e.payload, awaited=awaited, status=EventStatus.ACKNOWLEDGED, reason="")
-                for e in events[offset:offset + _CHUNK]], ["source", "source_event_id"])
-        # Queued only as inserted just now: a replay never queues its event a second time.
-        bulk_insert(session, PendingEventRow.__table__, _QUEUED_COLUMNS, [
-            (*e.key, e.asset_id, e.kind, from_timestamp(e.observe_time), receive_time, e.position, awaited, e.payload)
-            for e in events if e.key in inserted])
-        taken = {e.key: None for e in events if e.key not in inserted}
+                for e in by_key[offset:offset + _CHUNK]], ["source", "source_event_id"])
+        taken = {e.key: None for e in by_key if e.key not in inserted}
+    # Queued only as inserted just now: a replay never queues its event a second time.
+    bulk_insert(session, QueueEntryRow.__table__, _ENTRY_COLUMNS, [
+        (asset_id, receive_time, awaited, count, payload)
+        for asset_id, (count, payload) in queued_events(e for e in events if e.key not in taken).items()])
     unsettled = [key for key, fingerprint in taken.items() if fingerprint is None]
     if unsettled:
         taken.update(_fingerprints(session, unsettled))
     return taken
 
 
-_QUEUED_COLUMNS = ["source", "source_event_id", "asset_id", "kind", "observe_time", "receive_time", "position", "awaited",
-                   "payload"]
+_ENTRY_COLUMNS = ["asset_id", "receive_time", "awaited", "event_count", "events"]
+
+
+def queued_events(events: Iterable[NewEvent]) -> dict[str, tuple[int, bytes]]:
+    """Per asset, how many of these events are its and their queue entry's `events`: the serialization
+    of an IngestDiagnosticsRequest whose repeated field 1 holds the payloads (each tagged and
+    length-prefixed, as protobuf writes such a field) in the order of their positions."""
+    parts_of: dict[str, list[bytes]] = {}
+    for event in sorted(events, key=_position):  # nearly always in order already: a pass over them
+        payload = event.payload
+        size = len(payload)
+        parts = parts_of.get(event.asset_id)
+        if parts is None:
+            parts = parts_of[event.asset_id] = []
+        parts += (_EVENT_HEADERS[size] if size < _HEADED_SIZES else event_header(size), payload)
+    return {asset_id: (len(parts) >> 1, b"".join(parts)) for asset_id, parts in parts_of.items()}
+
+
+def event_header(size: int) -> bytes:
+    """What precedes an event of `size` bytes in an IngestDiagnosticsRequest: field 1's tag (number 1,
+    length-delimited) and the size as a base-128 varint, low group first."""
+    header = bytearray(b"\x0a")
+    while size > 0x7F:
+        header.append(size & 0x7F | 0x80)
+        size >>= 7
+    header.append(size)
+    return bytes(header)
+
+
+# The headers of every payload size below 16 kB, made once (an event is rarely larger).
+_HEADED_SIZES = 1 << 14
+_EVENT_HEADERS = [event_header(size) for size in range(_HEADED_SIZES)]
+_position = attrgetter("position")
 
 
 def _fingerprints(session: Session, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
@@ -227,14 +262,14 @@ def _fingerprints(session: Session, keys: list[tuple[str, str]]) -> dict[tuple[s
     return found
 
 
-def dequeue(session: Session, queue_ids: list[int]) -> None:
-    """Deletes these entries of `pending_events`: their events are processed."""
-    table = PendingEventRow.__table__
-    session.execute(table.delete().where(one_of(session, table.c.id, queue_ids)))
+def dequeue(session: Session, entry_ids: list[int]) -> None:
+    """Deletes these entries of `event_queue`: their events are processed."""
+    table = QueueEntryRow.__table__
+    session.execute(table.delete().where(one_of(session, table.c.id, entry_ids)))
 
 
 _STAGING = "diagnostic_event_staging"
-# One statement: insert what is new and queue it; for the rest, the fingerprint stored before this
+# One statement: insert what is new; for the rest, the fingerprint stored before this
 # statement began (NULL when a concurrent transaction committed the key meanwhile: read again after).
 # The fingerprints are read by primary key, replay by replay: a join would let the planner scan the
 # table. The inserted rows are told apart by their position in the request (an integer to hash,
@@ -248,10 +283,7 @@ WITH inserted AS (
            position, payload, %(awaited)s, '{EventStatus.ACKNOWLEDGED}', ''
     FROM {_STAGING} ORDER BY source, source_event_id
     ON CONFLICT (source, source_event_id) DO NOTHING
-    RETURNING {", ".join(_QUEUED_COLUMNS)}),
-queued AS (
-    INSERT INTO pending_events ({", ".join(_QUEUED_COLUMNS)})
-    SELECT {", ".join(_QUEUED_COLUMNS)} FROM inserted)
+    RETURNING position)
 SELECT s.source, s.source_event_id,
        (SELECT e.fingerprint FROM diagnostic_events e WHERE e.source = s.source AND e.source_event_id = s.source_event_id)
 FROM {_STAGING} s LEFT JOIN inserted i ON i.position = s.position

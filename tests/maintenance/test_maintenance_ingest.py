@@ -380,7 +380,7 @@ def test_processors_vacuum_the_queue_they_take_events_off(devices, maintenance, 
     def vacuums() -> int:
         with engine.connect() as connection:
             return connection.execute(text("SELECT vacuum_count FROM pg_stat_user_tables"
-                                           " WHERE relname = 'pending_events'")).scalar()
+                                           " WHERE relname = 'event_queue'")).scalar()
 
     before = vacuums()
     monkeypatch.setattr(processing, "VACUUM_QUEUE_AFTER_EVENTS", 1)

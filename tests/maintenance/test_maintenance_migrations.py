@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from alembic import command
+from fleetops.maintenance.v1 import diagnostics_pb2 as dpb
 from sqlalchemy import create_engine, text
 
 from services.runtime.db import alembic_config
@@ -43,3 +46,59 @@ def store(engine, *events: tuple[str, str]) -> None:
                                     " 'printer-1', 'printer_alert', :at, :at, 0, :payload, false, :status, '')"),
                                dict(source="collector", event_id=event_id, at="2026-03-01 12:00:00+00:00",
                                     payload=event_id.encode(), status=status))
+
+
+ENTRIES = "3ee17ae74764"
+QUEUED = ("source, source_event_id, asset_id, kind, observe_time, receive_time, position, awaited, payload")
+
+
+def test_waiting_events_become_an_entry_per_acknowledgement_and_asset_and_back(new_database_url):
+    url = new_database_url("entries-migration")
+    config = alembic_config(migrations_dir("maintenance"), url)
+    command.upgrade(config, QUEUE)
+    engine = create_engine(url)
+    first, second = "2026-03-01 12:00:00+00:00", "2026-03-01 12:05:00+00:00"
+    # printer-1: two events of one acknowledgement (listed against their positions) and one of an
+    # awaited later one; printer-2: one event of the first; one event already processed.
+    waiting = [("b", "printer-1", first, 1, False), ("a", "printer-1", first, 0, False),
+               ("c", "printer-1", second, 0, True), ("d", "printer-2", first, 2, False)]
+    with engine.begin() as connection:
+        for event_id, asset, received, position, awaited in [*waiting, ("done", "printer-1", first, 3, False)]:
+            connection.execute(text(f"INSERT INTO diagnostic_events ({COLUMNS}) VALUES (:source, :event_id, 'f', :asset,"
+                                    " 'printer_alert', :at, :received, :position, :payload, :awaited, 'acknowledged', '')"),
+                               dict(source="collector", event_id=event_id, asset=asset, at="2026-03-01 11:00:00+00:00",
+                                    received=received, position=position, payload=_payload(event_id, asset),
+                                    awaited=awaited))
+        for event_id, *_ in waiting:
+            connection.execute(text(f"INSERT INTO pending_events ({QUEUED}) SELECT {QUEUED} FROM diagnostic_events"
+                                    " WHERE source_event_id = :event_id"), dict(event_id=event_id))
+        before = _queued(connection)
+    command.upgrade(config, ENTRIES)
+    with engine.connect() as connection:
+        entries = connection.execute(text("SELECT asset_id, awaited, event_count, events FROM event_queue"
+                                          " ORDER BY asset_id, receive_time")).all()
+    assert [(asset, bool(awaited), count, [(e.source_event_id, e) for e in dpb.IngestDiagnosticsRequest.FromString(events).events])
+            for asset, awaited, count, events in entries] == [
+        ("printer-1", False, 2, [("a", _event("a", "printer-1")), ("b", _event("b", "printer-1"))]),
+        ("printer-1", True, 1, [("c", _event("c", "printer-1"))]),
+        ("printer-2", False, 1, [("d", _event("d", "printer-2"))])]
+    command.downgrade(config, QUEUE)
+    with engine.connect() as connection:
+        assert _queued(connection) == before
+    engine.dispose()
+
+
+def _event(event_id: str, asset: str) -> dpb.DiagnosticEvent:
+    event = dpb.DiagnosticEvent(source="collector", source_event_id=event_id, asset=f"assets/{asset}",
+                                printer_alert=dpb.SnmpRow(columns={"prtAlertCode": "8"}))
+    event.observe_time.FromDatetime(datetime(2026, 3, 1, 11, tzinfo=UTC))
+    return event
+
+
+def _payload(event_id: str, asset: str) -> bytes:
+    return _event(event_id, asset).SerializeToString(deterministic=True)
+
+
+def _queued(connection) -> list[tuple]:
+    """The per-event queue as it stands: every column of every row but its id."""
+    return sorted((*row[:-1], bytes(row[-1])) for row in connection.execute(text(f"SELECT {QUEUED} FROM pending_events")))
