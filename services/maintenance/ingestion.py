@@ -185,7 +185,8 @@ def _results_field(result: dpb.IngestResult) -> bytes:
 @functools.cache
 def _bare_results(outcome: int) -> tuple[bytes, ...]:
     """`_results_field` of a result with this outcome and nothing else, by index."""
-    return tuple(_results_field(dpb.IngestResult(index=index, outcome=outcome)) for index in range(MAX_EVENTS_PER_BATCH))
+    return tuple(_results_field(dpb.IngestResult(index=index, outcome=outcome))
+                 for index in range(MAX_EVENTS_PER_BATCH))
 
 
 def _screen(request: dpb.IngestDiagnosticsRequest, results: _Results,

@@ -272,14 +272,16 @@ class RequestLimits:
             if f.containing_oneof is not None:
                 continue
             if f.type == FieldDescriptor.TYPE_STRING and not f.is_repeated:
-                (given_strings if f.name in position else read_strings).append((position.get(f.name, f.name), self.max_chars(f)))
+                (given_strings if f.name in position else read_strings).append(
+                    (position.get(f.name, f.name), self.max_chars(f)))
             elif f.name in position and self._quick_field(f):
                 given_fields.append((position[f.name], self._value_checks[f]))
             elif check := self._quick_field(f):
                 read_fields.append(check)
         for oneof in message_type.oneofs:
             checks = {f.name: self._quick_field(f) or (lambda message, serialized: True) for f in oneof.fields}
-            (given_oneofs if oneof.name in position else read_oneofs).append((position.get(oneof.name, oneof.name), checks))
+            (given_oneofs if oneof.name in position else read_oneofs).append(
+                (position.get(oneof.name, oneof.name), checks))
 
         def check(message: Message, serialized: bytes, values: tuple = ()) -> bool:
             for at, limit in given_strings:
@@ -336,7 +338,8 @@ class RequestLimits:
                 smallest = limit if smallest is None else min(smallest, limit)
         return None if smallest is None else (smallest, holds_text)
 
-    def _field_size_limits(self, descriptor: FieldDescriptor, enclosing: frozenset[str]) -> tuple[int | None, bool] | None:
+    def _field_size_limits(self, descriptor: FieldDescriptor,
+                           enclosing: frozenset[str]) -> tuple[int | None, bool] | None:
         """The smallest size limit of a field's value (None: it has none) and whether it holds text;
         None when one of its limits is not a size (see `_size_limits`)."""
         kind, holds_text = descriptor.type, False

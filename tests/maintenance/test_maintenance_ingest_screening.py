@@ -159,7 +159,7 @@ def test_each_broken_event_is_rejected_with_the_walks_reasons_and_the_rest_store
         event.source_event_id += "-broken"
         breaking(event)
     request = dpb.IngestDiagnosticsRequest(events=events + broken)
-    kinds, outcomes, reasons, candidates = _screened(request, _REPLICA_LIMITS)
+    _, outcomes, reasons, candidates = _screened(request, _REPLICA_LIMITS)
     assert [c[0] for c in candidates] == list(range(len(events)))
     count = len(events)
     assert [reasons[count + i] for i in range(len(broken))] == [
