@@ -364,14 +364,23 @@ def main() -> None:
         batches = [stream[i:i + BATCH] for i in range(0, len(stream), BATCH)]
         half = max(1, len(batches) // 2)
         totals = {"accepted": 0, "duplicate": 0, "conflict": 0, "rejected": 0}
+        databases = [sqlalchemy.make_url(url).database for url in (maintenance_url, fleet_url)]
         for callers, part in [(c, p) for c, p in ((1, batches[:half]), (args.callers, batches[half:])) if p]:
+            before = cpu_seconds(databases)
             seconds, counted, latencies = acknowledge(stub, part, callers)
+            # The ingest replica is the only maintenance process in this phase.
+            cpu = {name: used - before.get(name, 0.0) for name, used in cpu_seconds(databases).items()
+                   if name in ("services.maintenance.main", "postgresql")}
             sent = sum(len(b) for b in part)
             totals = {k: totals[k] + counted[k] for k in totals}
             note({"phase": "acknowledge (durable)", "callers": callers, "events": sent,
                          "seconds": round(seconds, 2), "events_per_second": round(sent / seconds),
                          "batch_p50_s": round(percentile(latencies, 0.5), 3),
-                         "batch_p99_s": round(percentile(latencies, 0.99), 3), **counted})
+                         "batch_p99_s": round(percentile(latencies, 0.99), 3), **counted,
+                         **{f"cpu_s_{name.removeprefix('services.').removesuffix('.main')}": round(used, 2)
+                            for name, used in cpu.items()},
+                         **{f"cpu_us_per_event_{name.removeprefix('services.').removesuffix('.main')}":
+                            round(1e6 * used / sent, 1) for name, used in cpu.items()}})
 
         # 3. processing the backlog
         backlog = timed = pending(engine)
