@@ -52,8 +52,10 @@ class AssetRefRow(Base):
 class DiagnosticEventRow(Base):
     """Every accepted event once: (source, source_event_id) makes replays harmless.
 
-    Written when the event is acknowledged (`acknowledged`, with its serialized payload), together
-    with the `event_queue` entry that holds it. The processor decodes it later and, in the same
+    Written when the event is acknowledged (`acknowledged`), together with the `event_queue` entry
+    that holds it. Its payload is in that entry alone: the fingerprint is what tells a replay from a
+    conflict, and nothing reads a processed event's payload again (a copy here, hundreds of bytes an
+    event, was the largest part of what acknowledging wrote). The processor decodes it later and, in the same
     transaction as the alarms and orders it caused, deletes that entry; it rewrites this row only
     when there is something to record: a rejection or discard, a decoder's note, or the outcome an
     awaiting caller reads (such an event always leaves `acknowledged`). A plain event is processed
@@ -70,7 +72,6 @@ class DiagnosticEventRow(Base):
     receive_time: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
     # Its index in the request that brought it: events observed at the same instant keep their order.
     position: Mapped[int] = mapped_column(Integer, default=0)
-    payload: Mapped[bytes] = mapped_column(LargeBinary)  # the DiagnosticEvent as received
     # Its caller waits for the outcome: processing records `outcome` (other events skip that write).
     awaited: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(12), default=EventStatus.ACKNOWLEDGED)
@@ -99,8 +100,7 @@ class QueueEntryRow(Base):
     event_count: Mapped[int] = mapped_column(Integer)
     # The events, as received, in the order of the request that brought them: the serialization of an
     # IngestDiagnosticsRequest holding just them (`queued_events` writes it; one parse reads them all).
-    # A copy of their payloads: looking each up in diagnostic_events by its two-text key cost PostgreSQL
-    # more than writing the copy.
+    # The only copy of their payloads (see DiagnosticEventRow).
     events: Mapped[bytes] = mapped_column(LargeBinary)
 
 
@@ -196,7 +196,7 @@ def append_events(session: Session, events: list[NewEvent], receive_time: dateti
             inserted |= insert_new(session, table, [dict(
                 source=e.key[0], source_event_id=e.key[1], fingerprint=e.fingerprint, asset_id=e.asset_id, kind=e.kind,
                 observe_time=from_timestamp(e.observe_time), receive_time=receive_time, position=e.position,
-                payload=e.payload, awaited=awaited, status=EventStatus.ACKNOWLEDGED, reason="")
+                awaited=awaited, status=EventStatus.ACKNOWLEDGED, reason="")
                 for e in by_key[offset:offset + _CHUNK]], ["source", "source_event_id"])
         taken = {e.key: None for e in by_key if e.key not in inserted}
     # Queued only as inserted just now: a replay never queues its event a second time.
@@ -277,10 +277,10 @@ _STAGING = "diagnostic_event_staging"
 _APPEND_STAGED = f"""
 WITH inserted AS (
     INSERT INTO diagnostic_events (source, source_event_id, fingerprint, asset_id, kind, observe_time, receive_time,
-                                   position, payload, awaited, status, reason)
+                                   position, awaited, status, reason)
     SELECT source, source_event_id, fingerprint, asset_id, kind,
            to_timestamp(observe_seconds) + (observe_nanos / 1000) * interval '1 microsecond', %(receive_time)s,
-           position, payload, %(awaited)s, '{EventStatus.ACKNOWLEDGED}', ''
+           position, %(awaited)s, '{EventStatus.ACKNOWLEDGED}', ''
     FROM {_STAGING} ORDER BY source, source_event_id
     ON CONFLICT (source, source_event_id) DO NOTHING
     RETURNING position)
@@ -289,14 +289,12 @@ SELECT s.source, s.source_event_id,
 FROM {_STAGING} s LEFT JOIN inserted i ON i.position = s.position
 WHERE i.position IS NULL"""
 _STAGING_COLUMNS = {"source": "text", "source_event_id": "text", "fingerprint": "text", "asset_id": "text",
-                    "kind": "text", "observe_seconds": "int8", "observe_nanos": "int4", "position": "int4",
-                    "payload": "bytea"}
+                    "kind": "text", "observe_seconds": "int8", "observe_nanos": "int4", "position": "int4"}
 
 
 def _append_copied(session: Session, events: list[NewEvent], receive_time: datetime,
                    awaited: bool) -> dict[tuple[str, str], str | None]:
-    """PostgreSQL: binary COPY into a session-local staging table (no escaping, the payload's bytes as
-    they are), then one INSERT ... SELECT."""
+    """PostgreSQL: binary COPY into a session-local staging table, then one INSERT ... SELECT."""
     with driver_connection(session) as connection, connection.cursor() as cursor:
         columns = ", ".join(f"{name} {kind}" for name, kind in _STAGING_COLUMNS.items())
         cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} ({columns}) ON COMMIT DELETE ROWS")
@@ -305,6 +303,6 @@ def _append_copied(session: Session, events: list[NewEvent], receive_time: datet
             write_row = copy.write_row
             for e in events:
                 write_row((e.key[0], e.key[1], e.fingerprint, e.asset_id, e.kind, e.observe_time.seconds,
-                           e.observe_time.nanos, e.position, e.payload))
+                           e.observe_time.nanos, e.position))
         cursor.execute(_APPEND_STAGED, {"receive_time": receive_time, "awaited": awaited})
         return {(source, event_id): fingerprint for source, event_id, fingerprint in cursor.fetchall()}

@@ -102,3 +102,33 @@ def _payload(event_id: str, asset: str) -> bytes:
 def _queued(connection) -> list[tuple]:
     """The per-event queue as it stands: every column of every row but its id."""
     return sorted((*row[:-1], bytes(row[-1])) for row in connection.execute(text(f"SELECT {QUEUED} FROM pending_events")))
+
+
+PAYLOADS_QUEUED_ONLY = "037c093b84e7"
+
+
+def test_payloads_leave_the_event_rows_and_come_back_from_the_queue(new_database_url):
+    url = new_database_url("payload-migration")
+    config = alembic_config(migrations_dir("maintenance"), url)
+    command.upgrade(config, ENTRIES)
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        for event_id in ("waiting", "done"):
+            connection.execute(text(f"INSERT INTO diagnostic_events ({COLUMNS}) VALUES (:source, :event_id, 'f',"
+                                    " 'printer-1', 'printer_alert', :at, :at, 0, :payload, false, 'acknowledged', '')"),
+                               dict(source="collector", event_id=event_id, at="2026-03-01 12:00:00+00:00",
+                                    payload=_payload(event_id, "printer-1")))
+        waiting = dpb.IngestDiagnosticsRequest(events=[_event("waiting", "printer-1")])
+        connection.execute(text("INSERT INTO event_queue (asset_id, receive_time, awaited, event_count, events)"
+                                " VALUES ('printer-1', :at, false, 1, :events)"),
+                           dict(at="2026-03-01 12:00:00+00:00", events=waiting.SerializeToString(deterministic=True)))
+    command.upgrade(config, PAYLOADS_QUEUED_ONLY)
+    with engine.connect() as connection:
+        columns = connection.execute(text("SELECT * FROM diagnostic_events")).keys()
+    assert "payload" not in columns
+    command.downgrade(config, ENTRIES)
+    with engine.connect() as connection:
+        payloads = {event_id: bytes(payload) for event_id, payload in connection.execute(
+            text("SELECT source_event_id, payload FROM diagnostic_events"))}
+    assert payloads == {"waiting": _payload("waiting", "printer-1"), "done": b""}
+    engine.dispose()
