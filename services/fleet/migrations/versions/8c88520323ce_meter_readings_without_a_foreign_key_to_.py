@@ -5,8 +5,6 @@ Revises: d4d203edb3a2
 Create Date: 2026-11-23 02:10:16.099496
 """
 from alembic import op
-import sqlalchemy as sa
-import services.runtime.db
 
 
 revision = '8c88520323ce'
