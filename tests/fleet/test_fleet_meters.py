@@ -127,6 +127,22 @@ def test_bad_readings_are_reported_per_index_and_the_rest_recorded(fleet):
     assert [r.field for r in results[:3]] == ["readings[0].value", "readings[1].register", "readings[2].asset"]
 
 
+def test_a_batch_is_judged_in_time_order_per_register_whatever_its_order(fleet):
+    f = Fleet(fleet.channel)
+    printer = f.printer()
+    values = [(at(5), "1500"), (at(1), "1000"), (at(5), "1500"), (at(3), "1200"), (at(5), "1501"), (at(2), "1100")]
+    readings = [mpb.MeterReading(asset=printer.name, register=register, value=value, read_time=stamp(moment))
+                for moment, value in values for register in ("mono_impressions", "toner_cartridges")]
+    results = f.stub.RecordMeterReadings(mpb.RecordMeterReadingsRequest(readings=readings)).results
+    mono, toner = results[0::2], results[1::2]
+    assert [r.outcome for r in mono] == [ACCEPTED, ACCEPTED, DUPLICATE, ACCEPTED, REJECTED, ACCEPTED]
+    assert "different value (1500)" in mono[4].reason and mono[4].field == "readings[8].value"
+    assert [(r.outcome, r.field) for r in toner] == [(REJECTED, f"readings[{i}].register") for i in range(1, 12, 2)]
+    assert f.usage(printer, at(1), at(5)).quantity == "500"
+    listed = f.stub.ListMeterReadings(mpb.ListMeterReadingsRequest(asset=printer.name)).readings
+    assert [r.value for r in listed] == ["1000", "1100", "1200", "1500"]
+
+
 def test_oversized_batch_is_refused(fleet):
     f = Fleet(fleet.channel)
     reading = mpb.MeterReading(asset="assets/x", register="mono_impressions", value="1", read_time=stamp(at(1)))

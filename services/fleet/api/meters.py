@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
+from operator import attrgetter
 from typing import NamedTuple
 
 from fleetops.fleet.v1 import meters_pb2 as mpb
@@ -71,6 +73,11 @@ class _Result(NamedTuple):
     field: str
 
 
+# The results without a reason, shared: most of a batch's.
+_PLAIN_RESULTS = {(verdict, rollover): _Result(_OUTCOME[verdict], "", rollover, "")
+                  for verdict in Verdict for rollover in (False, True)}
+
+
 class _Parsed:
     __slots__ = ("index", "asset_id", "register", "reading", "source")
 
@@ -117,9 +124,10 @@ class MeterMethods:
                 results[index] = _Result(mpb.READING_OUTCOME_REJECTED, violation.description, False, violation.field)
 
         def record(session: Session) -> mpb.RecordMeterReadingsResponse:
-            check_assets_visible(session, (p.asset_id for p in parsed))
-            results.update(self._judge_and_store(session, parsed))
-            _note_accepted(session, parsed, results)
+            asset_ids = {p.asset_id for p in parsed}
+            check_assets_visible(session, asset_ids)
+            accepted_per_asset = self._judge_and_store(session, asset_ids, parsed, results)
+            _note_accepted(session, accepted_per_asset)
             response = mpb.RecordMeterReadingsResponse()
             add = response.results.add
             counts = defaultdict(int)
@@ -146,70 +154,61 @@ class MeterMethods:
 
         return self._standard.run("RecordMeterReadings", request, mpb.RecordMeterReadingsResponse, record)
 
-    def _judge_and_store(self, session: Session, parsed: list[_Parsed]) -> dict[int, _Result]:
-        results: dict[int, _Result] = {}
-        assets = asset_registers(session, (p.asset_id for p in parsed), lock=True)
-        rules_of: dict[tuple[str, str], RegisterRules] = {}
-        valid: list[_Parsed] = []
-        specs_of_model: dict[str, dict] = {}
-        for p in parsed:
-            if p.asset_id not in assets:
-                results[p.index] = _rejected(f"readings[{p.index}].asset", f"assets/{p.asset_id} does not exist")
-                continue
-            model_id, registers = assets[p.asset_id]
-            if model_id not in specs_of_model:
-                specs_of_model[model_id] = {spec.code: spec for spec in register_specs(registers)}
-            specs = specs_of_model[model_id]
-            if p.register not in specs:
-                results[p.index] = _rejected(f"readings[{p.index}].register",
-                                             f"the asset's model reports no register {p.register!r};"
-                                             f" it has {', '.join(sorted(specs)) or 'none'}")
-                continue
-            rules_of[(p.asset_id, p.register)] = specs[p.register].rules
-            valid.append(p)
-        pairs = set(rules_of)
-        latest = latest_readings(session, pairs)
+    def _judge_and_store(self, session: Session, asset_ids: set[str], parsed: list[_Parsed],
+                         results: dict[int, _Result]) -> dict[str, int]:
+        """Judges the readings pair by pair (asset and register), each pair's in time order, into
+        `results`, and stores the accepted ones; how many each asset got accepted."""
+        groups = _readings_by_pair(session, asset_ids, parsed, results)
+        latest = latest_readings(session, set(groups))
         # Only a reading at or before its pair's latest can meet a stored one: in-order batches skip the lookup.
-        stored_at = readings_at(session, {(p.asset_id, p.register, p.reading.read_time) for p in valid
-                                          if (last := latest.get((p.asset_id, p.register))) is not None
-                                          and p.reading.read_time <= last.reading.read_time})
-        resets = resets_of(session, pairs)
-        batch_at: dict[tuple[str, str, datetime], Decimal] = {}
+        stored_at = readings_at(session, {(*pair, p.reading.read_time) for pair, (_, group) in groups.items()
+                                          if (last := latest.get(pair)) is not None
+                                          for p in _not_after(group, last.reading.read_time)})
+        resets = resets_of(session, set(groups))
         accepted_rows: list[tuple] = []
+        accepted_per_asset: dict[str, int] = defaultdict(int)
         restate_since: dict[tuple[str, str], datetime] = {}  # pairs that got a reading before their latest
-        for p in sorted(valid, key=lambda p: (p.asset_id, p.register, p.reading.read_time)):
-            pair = (p.asset_id, p.register)
-            reading = p.reading
-            key = (p.asset_id, p.register, reading.read_time)
-            same_time = batch_at.get(key)
-            if same_time is None and key in stored_at:
-                same_time = stored_at[key].value
-            last = latest.get(pair)
-            appended = last is None or reading.read_time > last.reading.read_time
-            if appended:
-                before, after = (last.reading if last else None), None
-            else:
-                before, after = neighbours(session, pair, reading.read_time)
+        for pair in sorted(groups):
+            rules, group = groups[pair]
+            asset_id, register = pair
             pair_resets = resets.get(pair, ())
-            verdict: Assessment = assess(reading, before, after, pair_resets, rules_of[pair], same_time)
-            results[p.index] = _Result(_OUTCOME[verdict.verdict], verdict.reason, verdict.rollover,
-                                       f"readings[{p.index}].value" if verdict.reason else "")
-            if verdict.verdict is not Verdict.ACCEPTED:
-                continue
-            batch_at[key] = reading.value
-            if appended:
-                state = advance_after(last.state if last else CounterState(), last.reading.read_time if last else None,
-                                      reading, pair_resets, rules_of[pair])
-                latest[pair] = StoredReading(reading, state)
-            else:
-                state = CounterState(Decimal(0), reading.value)  # restated below, with its neighbours
-                restate_since[pair] = min(reading.read_time, restate_since.get(pair, reading.read_time))
-            accepted_rows.append((p.asset_id, p.register, reading.read_time, reading.value, p.source.value,
-                                  state.consumed, state.high_water, state.rollovers, state.resets))
+            stored = latest.get(pair)
+            last_reading, last_state = (stored.reading, stored.state) if stored else (None, CounterState())
+            accepted_at: dict[datetime, Decimal] = {}
+            accepted_before = len(accepted_rows)
+            for p in group:
+                reading = p.reading
+                same_time = accepted_at.get(reading.read_time)
+                if same_time is None and stored_at:
+                    stored_there = stored_at.get((asset_id, register, reading.read_time))
+                    same_time = stored_there and stored_there.value
+                appended = last_reading is None or reading.read_time > last_reading.read_time
+                if appended:
+                    before, after = last_reading, None
+                else:
+                    before, after = neighbours(session, pair, reading.read_time)
+                verdict: Assessment = assess(reading, before, after, pair_resets, rules, same_time)
+                results[p.index] = _result_of(verdict, p.index)
+                if verdict.verdict is not Verdict.ACCEPTED:
+                    continue
+                accepted_at[reading.read_time] = reading.value
+                if appended:
+                    state = advance_after(last_state, None if last_reading is None else last_reading.read_time,
+                                          reading, pair_resets, rules)
+                    last_reading, last_state = reading, state
+                else:
+                    state = CounterState(Decimal(0), reading.value)  # restated below, with its neighbours
+                    restate_since[pair] = min(reading.read_time, restate_since.get(pair, reading.read_time))
+                accepted_rows.append((asset_id, register, reading.read_time, reading.value, p.source.value,
+                                      state.consumed, state.high_water, state.rollovers, state.resets))
+            if last_reading is not None and (stored is None or last_reading is not stored.reading):
+                latest[pair] = StoredReading(last_reading, last_state)
+            if len(accepted_rows) > accepted_before:
+                accepted_per_asset[asset_id] += len(accepted_rows) - accepted_before
         insert_readings(session, accepted_rows, latest)
         for pair, since in sorted(restate_since.items()):
-            restate(session, pair, since, rules_of[pair])
-        return results
+            restate(session, pair, since, groups[pair][0])
+        return accepted_per_asset
 
     def RecordMeterReset(self, request: mpb.RecordMeterResetRequest, context) -> mpb.MeterReset:
         reset = request.reset
@@ -336,14 +335,59 @@ def _endpoint(endpoint: Endpoint, stamps: dict[datetime, Timestamp]) -> mpb.Usag
     return message
 
 
-def _note_accepted(session: Session, parsed: list[_Parsed], results: dict[int, _Result]) -> None:
+def _note_accepted(session: Session, accepted_per_asset: dict[str, int]) -> None:
     """Audits the batch per asset (readings are high volume: one record per asset and call, not per reading)."""
-    accepted = defaultdict(int)
-    for p in parsed:
-        if results[p.index].outcome == mpb.READING_OUTCOME_ACCEPTED:
-            accepted[p.asset_id] += 1
     note_changes(session, [(ASSETS.name_of(asset_id), "", f"{count} readings accepted")
-                           for asset_id, count in sorted(accepted.items())])
+                           for asset_id, count in sorted(accepted_per_asset.items())])
+
+
+def _readings_by_pair(session: Session, asset_ids: set[str], parsed: list[_Parsed],
+                      results: dict[int, _Result]) -> dict[tuple[str, str], tuple[RegisterRules, list[_Parsed]]]:
+    """The readings of registers the assets have, by (asset, register), with the register's rules, each
+    pair's in time order (in batch order at equal times); `results` gets the others' rejections. Each
+    pair is looked up once: a batch holds each many times."""
+    assets = asset_registers(session, asset_ids, lock=True)
+    groups: dict[tuple[str, str], tuple[RegisterRules, list[_Parsed]]] = {}
+    rejections: dict[tuple[str, str], tuple[str, str]] = {}  # pair -> (the field at fault, why)
+    specs_of_model: dict[str, dict] = {}
+    for p in parsed:
+        pair = (p.asset_id, p.register)
+        group = groups.get(pair)
+        if group is not None:
+            group[1].append(p)
+            continue
+        if pair not in rejections:
+            if p.asset_id not in assets:
+                rejections[pair] = "asset", f"assets/{p.asset_id} does not exist"
+            else:
+                model_id, registers = assets[p.asset_id]
+                if model_id not in specs_of_model:
+                    specs_of_model[model_id] = {spec.code: spec for spec in register_specs(registers)}
+                specs = specs_of_model[model_id]
+                if p.register in specs:
+                    groups[pair] = (specs[p.register].rules, [p])
+                    continue
+                rejections[pair] = "register", (f"the asset's model reports no register {p.register!r};"
+                                                f" it has {', '.join(sorted(specs)) or 'none'}")
+        field, reason = rejections[pair]
+        results[p.index] = _rejected(f"readings[{p.index}].{field}", reason)
+    for _, group in groups.values():
+        group.sort(key=_read_time)  # stable: readings at the same time keep their batch order
+    return groups
+
+
+_read_time = attrgetter("reading.read_time")
+
+
+def _not_after(group: list[_Parsed], moment: datetime) -> list[_Parsed]:
+    """The readings of a group in time order at or before `moment`."""
+    return group[:bisect_right(group, moment, key=_read_time)]
+
+
+def _result_of(verdict: Assessment, index: int) -> _Result:
+    if verdict.reason:
+        return _Result(_OUTCOME[verdict.verdict], verdict.reason, verdict.rollover, f"readings[{index}].value")
+    return _PLAIN_RESULTS[verdict.verdict, verdict.rollover]
 
 
 def _rejected(field: str, reason: str) -> _Result:

@@ -26,6 +26,7 @@ MAX_READINGS_PER_BATCH = 10_000
 METER_DECIMALS = 4
 MAX_METER_VALUE = Decimal(10) ** 14
 _METER_STEP = Decimal(1).scaleb(-METER_DECIMALS)
+_WHOLE_COUNT_DIGITS = 14  # at most this many digits: below MAX_METER_VALUE
 DEFAULT_READ_TOLERANCE = timedelta(hours=24)
 DEFAULT_AVERAGE_WINDOW = timedelta(days=30)
 _ONE_DAY_SECONDS = Decimal(86_400)
@@ -76,6 +77,12 @@ class Assessment:
     rollover: bool = False
 
 
+# Shared: a batch judges thousands of readings, nearly all accepted.
+_ACCEPTED = Assessment(Verdict.ACCEPTED)
+_ACCEPTED_ROLLOVER = Assessment(Verdict.ACCEPTED, rollover=True)
+_DUPLICATE = Assessment(Verdict.DUPLICATE)
+
+
 def plain(value: Decimal) -> str:
     """`120000.0000` -> `120000`, `1.50` -> `1.5`: how a counter value is shown to people."""
     return format(value.normalize(), "f") if value else "0"
@@ -84,6 +91,8 @@ def plain(value: Decimal) -> str:
 def parse_decimal(text: str, field_path: str, *, allow_empty: bool = False) -> Decimal | None:
     if text == "" and allow_empty:
         return None
+    if len(text) <= _WHOLE_COUNT_DIGITS and text.isascii() and text.isdigit():
+        return Decimal(text)  # a whole count, as devices report them (most values): within every limit below
     try:
         value = Decimal(text)
     except InvalidOperation:
@@ -115,7 +124,7 @@ def assess(reading: Reading, before: Reading | None, after: Reading | None, rese
     """
     if same_time_value is not None:
         if same_time_value == reading.value:
-            return Assessment(Verdict.DUPLICATE)
+            return _DUPLICATE
         return Assessment(Verdict.REJECTED, f"a different value ({plain(same_time_value)}) is already recorded for"
                                             f" this asset, register and read time")
     if rules.rollover_at is not None and reading.value >= rules.rollover_at:
@@ -132,7 +141,7 @@ def assess(reading: Reading, before: Reading | None, after: Reading | None, rese
         if isinstance(verdict, Assessment):
             return Assessment(Verdict.REJECTED, f"a later reading ({plain(after.value)} at {after.read_time.isoformat()})"
                                                 f" is lower: {verdict.reason}")
-    return Assessment(Verdict.ACCEPTED, rollover=rollover)
+    return _ACCEPTED_ROLLOVER if rollover else _ACCEPTED
 
 
 def _judge_step(earlier: Reading, later: Reading, rules: RegisterRules) -> Assessment | bool:
@@ -205,6 +214,8 @@ def advance_after(state: CounterState, after: datetime | None, reading: Reading,
                   rules: RegisterRules) -> CounterState:
     """`walk` for one reading (a reading appended in time order): the state after `reading`, from `state`
     reached at the reading at time `after` (None: before anything); `resets` in time order."""
+    if not resets:
+        return advance(state, reading, (), rules)
     passed = [r for r in resets if (after is None or r.reset_time > after) and r.reset_time <= reading.read_time]
     return advance(state, reading, passed, rules)
 
