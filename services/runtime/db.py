@@ -70,6 +70,7 @@ class ScaledDecimal(TypeDecorator[Decimal]):
     def __init__(self, scale: int):
         super().__init__()
         self.scale = scale
+        self._units_per_one = 10 ** scale
 
     def __repr__(self) -> str:  # Alembic writes this into migrations
         return f"ScaledDecimal({self.scale})"
@@ -77,11 +78,13 @@ class ScaledDecimal(TypeDecorator[Decimal]):
     def process_bind_param(self, value: Decimal | None, dialect) -> int | None:
         if value is None:
             return None
-        scaled = (value if isinstance(value, Decimal) else Decimal(value)).scaleb(self.scale)
-        integral = int(scaled)  # bulk writes convert millions of values: one conversion, one comparison
-        if integral != scaled:
+        # Integer arithmetic on the exact ratio: bulk writes convert millions of values, and this is
+        # half the cost of scaling the decimal, converting it and comparing.
+        numerator, denominator = (value if isinstance(value, Decimal) else Decimal(value)).as_integer_ratio()
+        units, remainder = divmod(numerator * self._units_per_one, denominator)
+        if remainder:
             raise ValueError(f"{value} has more than {self.scale} decimal places")
-        return integral
+        return units
 
     def process_result_value(self, value: int | None, dialect) -> Decimal | None:
         return None if value is None else Decimal(value).scaleb(-self.scale)
@@ -275,14 +278,15 @@ def _copy(session: Session, cursor, table: Table, target: str, columns: Sequence
     targets = [*(table.columns[name] for name in columns), *default_of]
     names = ", ".join(f'"{column.name}"' for column in targets)
     types = _pg_types(cursor, table.name, [column.name for column in targets])
+    # Column by column: a comprehension per processed column costs less than indexing into every row.
+    columns_of_rows = list(zip(*rows, strict=True)) or [() for _ in columns]
+    for index, process in processors:
+        columns_of_rows[index] = [None if value is None else process(value) for value in columns_of_rows[index]]
+    tail_columns = [[value] * len(rows) for value in tail]
     # Binary: PostgreSQL parses no text (times, numbers), and psycopg formats in C.
     with cursor.copy(f'COPY "{target}" ({names}) FROM STDIN (FORMAT BINARY)') as copy:
         copy.set_types(types)
-        for row in rows:
-            values = [*row, *tail]
-            for index, process in processors:
-                if values[index] is not None:
-                    values[index] = process(values[index])
+        for values in zip(*columns_of_rows, *tail_columns):
             copy.write_row(values)
     return names
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import JSON, Float, Integer, String, select
+from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.runtime.db import (
     Database,
+    ScaledDecimal,
     UtcDateTime,
     bulk_insert,
     bulk_insert_returning_ids,
@@ -39,6 +42,12 @@ class Remark(_Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     details: Mapped[dict] = mapped_column(JSON, default=dict)
     edited: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class Tally(_Base):
+    __tablename__ = "tallies"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    amount: Mapped[Decimal | None] = mapped_column(ScaledDecimal(4))
 
 
 COLUMNS = ["device", "at", "level", "state"]
@@ -123,3 +132,15 @@ def test_update_sets_the_named_rows_raises_their_version_and_leaves_the_rest(dat
         raise RuntimeError("the rest of the unit of work failed")
     with database.unit_of_work() as session:
         assert session.get(Remark, b).text == "b"
+
+
+def test_exact_decimals_are_stored_exactly_and_a_finer_one_is_refused(database):
+    amounts = [Decimal("9990007"), Decimal("123.4567"), Decimal("-3.25"), Decimal("1.50000"), Decimal(0), None]
+    with database.unit_of_work() as session:
+        bulk_insert(session, Tally.__table__, ["name", "amount"], [(f"t{i}", a) for i, a in enumerate(amounts)])
+    with database.unit_of_work() as session:
+        assert list(session.scalars(select(Tally.amount).order_by(Tally.name))) == amounts
+    # COPY raises the conversion's error itself; SQLAlchemy wraps it in a StatementError
+    with pytest.raises((ValueError, StatementError), match="1.00001 has more than 4 decimal places"), \
+            database.unit_of_work() as session:
+        bulk_insert(session, Tally.__table__, ["name", "amount"], [("finer", Decimal("1.00001"))])
