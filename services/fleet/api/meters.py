@@ -85,24 +85,33 @@ class _Parsed:
         self.index, self.asset_id, self.register, self.reading, self.source = index, asset_id, register, reading, source
 
 
-def _parse_reading(index: int, message: mpb.MeterReading, asset_ids: dict[str, str],
-                   read_times: dict[tuple[int, int], datetime]) -> _Parsed:
-    """`asset_ids` and `read_times` hold the names and stamps already parsed in this batch: each asset
-    and each read time comes back many times in one."""
-    asset_id = asset_ids.get(message.asset)
-    if asset_id is None:
-        asset_id = asset_ids[message.asset] = ASSETS.key(message.asset, f"readings[{index}].asset")
-    if not message.register:
-        raise InvalidArgument.field(f"readings[{index}].register", "is required")
-    if not message.HasField("read_time"):
-        raise InvalidArgument.field(f"readings[{index}].read_time", "is required")
-    value = parse_decimal(message.value, f"readings[{index}].value")
-    source = _SOURCE_FROM_PROTO.get(message.source, ReadingSource.DEVICE)
-    stamp = message.read_time
-    read_time = read_times.get((stamp.seconds, stamp.nanos))
-    if read_time is None:
-        read_time = read_times[(stamp.seconds, stamp.nanos)] = from_timestamp(stamp)
-    return _Parsed(index, asset_id, message.register, Reading(read_time, value), source)
+def _parse_readings(messages, results: dict[int, _Result]) -> list[_Parsed]:
+    """The readings that parse, in batch order; `results` gets the others' rejections. Each asset name
+    and read time is parsed once: a batch holds each many times."""
+    parsed: list[_Parsed] = []
+    asset_ids: dict[str, str] = {}
+    read_times: dict[tuple[int, int], datetime] = {}
+    for index, message in enumerate(messages):
+        try:
+            asset_id = asset_ids.get(message.asset)
+            if asset_id is None:
+                asset_id = asset_ids[message.asset] = ASSETS.key(message.asset, f"readings[{index}].asset")
+            if not message.register:
+                raise InvalidArgument.field(f"readings[{index}].register", "is required")
+            if not message.HasField("read_time"):
+                raise InvalidArgument.field(f"readings[{index}].read_time", "is required")
+            value = parse_decimal(message.value, f"readings[{index}].value")
+        except InvalidArgument as error:
+            violation = error.violations[0]
+            results[index] = _Result(mpb.READING_OUTCOME_REJECTED, violation.description, False, violation.field)
+            continue
+        stamp = message.read_time
+        read_time = read_times.get((stamp.seconds, stamp.nanos))
+        if read_time is None:
+            read_time = read_times[(stamp.seconds, stamp.nanos)] = from_timestamp(stamp)
+        parsed.append(_Parsed(index, asset_id, message.register, Reading(read_time, value),
+                              _SOURCE_FROM_PROTO.get(message.source, ReadingSource.DEVICE)))
+    return parsed
 
 
 class MeterMethods:
@@ -113,15 +122,7 @@ class MeterMethods:
             raise InvalidArgument.field("readings", f"at most {MAX_READINGS_PER_BATCH} readings per call,"
                                                     f" got {len(request.readings)}")
         results: dict[int, _Result] = {}
-        parsed: list[_Parsed] = []
-        asset_ids: dict[str, str] = {}
-        read_times: dict[tuple[int, int], datetime] = {}
-        for index, message in enumerate(request.readings):
-            try:
-                parsed.append(_parse_reading(index, message, asset_ids, read_times))
-            except InvalidArgument as error:
-                violation = error.violations[0]
-                results[index] = _Result(mpb.READING_OUTCOME_REJECTED, violation.description, False, violation.field)
+        parsed = _parse_readings(request.readings, results)
 
         def record(session: Session) -> mpb.RecordMeterReadingsResponse:
             asset_ids = {p.asset_id for p in parsed}

@@ -155,7 +155,7 @@ def _judge_step(earlier: Reading, later: Reading, rules: RegisterRules) -> Asses
 
 
 def _reset_between(resets: Sequence[Reset], start: datetime, end: datetime) -> bool:
-    return any(start < reset.reset_time <= end for reset in resets)
+    return bool(resets) and any(start < reset.reset_time <= end for reset in resets)
 
 
 @dataclass(frozen=True, slots=True)
