@@ -321,7 +321,8 @@ def _batch_audit(request: dpb.IngestDiagnosticsRequest, accepted: list[NewEvent]
 
 class MeterForwarder:
     """Sends outbox meter readings to the fleet service in the background, oldest first; a reading
-    stays in the outbox until the fleet service has answered for it."""
+    stays in the outbox until the fleet service has answered for it, and after that only if it was
+    refused (with the reason)."""
 
     def __init__(self, runtime: Runtime, fleet: Peer):
         self._db = runtime.database
@@ -377,18 +378,29 @@ class MeterForwarder:
                 readings.append(reading)
             response = self._fleet.call(self._fleet.stub.RecordMeterReadings,
                                         fleet_meters.RecordMeterReadingsRequest(readings=readings), default_timeout=60)
-            # One statement per distinct outcome (nearly always one): the ids as a list, in Core (the
-            # ORM would also compare each row with every row the session holds).
+            # A reading the fleet service holds (recorded now or before) leaves the outbox; one it
+            # refused stays, marked sent, with the reason. One statement per distinct outcome (nearly
+            # always one): the ids as a list, in Core (the ORM would also compare each row with every
+            # row the session holds).
             ids_by_outcome: dict[str, list[int]] = defaultdict(list)
+            held: list[int] = []
             for row, result in zip(pending, response.results, strict=True):
-                outcome = fleet_meters.ReadingOutcome.Name(result.outcome) + (f": {result.reason}" if result.reason else "")
-                ids_by_outcome[outcome].append(row.id)
+                if result.outcome in _HELD_BY_FLEET:
+                    held.append(row.id)
+                else:
+                    outcome = fleet_meters.ReadingOutcome.Name(result.outcome) + (f": {result.reason}" if result.reason else "")
+                    ids_by_outcome[outcome].append(row.id)
             outcomes = Tally(fleet_meters.ReadingOutcome.Name(result.outcome) for result in response.results)
+            if held:
+                session.execute(table.delete().where(one_of(session, table.c.id, held)))
             for outcome, ids in ids_by_outcome.items():
                 session.execute(table.update().where(one_of(session, table.c.id, ids)).values(sent=True, result=outcome))
         for name, count in outcomes.items():
             self._forwarded.labels(_forwarding_outcome(name)).inc(count)
         return len(pending)
+
+
+_HELD_BY_FLEET = frozenset((fleet_meters.READING_OUTCOME_ACCEPTED, fleet_meters.READING_OUTCOME_DUPLICATE))
 
 
 def _forwarding_outcome(name: str) -> str:

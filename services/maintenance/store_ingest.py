@@ -139,9 +139,9 @@ class SupplyReadingRow(Base):
 
 class MeterOutboxRow(Base):
     """Meter readings waiting to be sent to the fleet service (written with the event, sent after).
-    Sent rows stay, with the fleet service's answer; only the unsent ones are indexed, so finding
-    them does not get slower as the sent ones pile up (an index of `sent` itself was passed over
-    for a scan of the whole table)."""
+    A reading the fleet service recorded leaves; one it refused stays, marked sent, with its answer
+    in `result`. Only the unsent ones are indexed, so finding them does not get slower as refused
+    ones pile up (an index of `sent` itself was passed over for a scan of the whole table)."""
 
     __tablename__ = "meter_outbox"
     __table_args__ = (Index("ix_meter_outbox_unsent", "id", postgresql_where=text("NOT sent"),

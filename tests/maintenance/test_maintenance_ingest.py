@@ -15,7 +15,9 @@ from fleetops.maintenance.v1 import diagnostics_pb2 as dpb
 from fleetops.maintenance.v1 import maintenance_service_pb2 as pb
 from fleetops.maintenance.v1 import resources_pb2 as res
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import create_engine, select, text
 
+from services.maintenance.store_ingest import MeterOutboxRow
 from tests.conftest import start_service, stop_service
 from tests.maintenance.maintenance_factory import Devices, alert_row, eventually, redfish, when
 
@@ -130,11 +132,14 @@ def test_quiet_period_clears_an_alarm_the_device_stopped_repeating(devices):
     assert devices.stub.GetAlarm(pb.GetAlarmRequest(name=alarm.name)).clear_reason == "quiet-period"
 
 
+def _page_counter(count: int) -> dpb.SnmpRow:
+    return dpb.SnmpRow(columns={"prtMarkerIndex": "1", "prtMarkerLifeCount": str(count), "prtMarkerCounterUnit": "7"})
+
+
 def test_page_counter_reaches_the_fleet_service_as_a_meter_reading(devices, maintenance):
     accepted_before = _metric(maintenance, "fleetops_maintenance_meter_readings_forwarded_total", outcome="accepted")
     printer = devices.asset()
-    marker = dpb.SnmpRow(columns={"prtMarkerIndex": "1", "prtMarkerLifeCount": "123456", "prtMarkerCounterUnit": "7"})
-    assert devices.ingest(devices.event(printer, when(0), printer_marker=marker)).accepted_count == 1
+    assert devices.ingest(devices.event(printer, when(0), printer_marker=_page_counter(123456))).accepted_count == 1
     deadline = time.monotonic() + 20
     readings = []
     while time.monotonic() < deadline and not readings:
@@ -146,6 +151,29 @@ def test_page_counter_reaches_the_fleet_service_as_a_meter_reading(devices, main
     assert eventually(lambda: _metric(maintenance, "fleetops_maintenance_meter_outbox_readings"),
                       lambda waiting: waiting == 0) == 0
     assert _metric(maintenance, "fleetops_maintenance_meter_readings_forwarded_total", outcome="accepted") > accepted_before
+    assert _outbox(maintenance, printer) == []  # the fleet service holds it now
+
+
+def test_a_page_counter_the_fleet_service_refuses_stays_in_the_outbox_with_the_reason(devices, maintenance):
+    printer = devices.asset()
+    devices.ingest(devices.event(printer, when(0), printer_marker=_page_counter(123456)))
+    assert eventually(lambda: _outbox(maintenance, printer), lambda rows: rows == []) == []
+    devices.ingest(devices.event(printer, when(1), printer_marker=_page_counter(1000)))
+    [(value, sent, result)] = eventually(lambda: _outbox(maintenance, printer), lambda rows: rows and rows[0][1])
+    assert (value, sent) == ("1000", True)
+    assert result.startswith("READING_OUTCOME_REJECTED: ")
+
+
+def _outbox(maintenance, asset: str) -> list[tuple[str, bool, str]]:
+    """The asset's readings in the meter outbox: value, whether sent, the fleet service's answer."""
+    engine = create_engine(maintenance.database_url)
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(
+                select(MeterOutboxRow.value, MeterOutboxRow.sent, MeterOutboxRow.result)
+                .where(MeterOutboxRow.asset_id == asset.split("/", 1)[1]))]
+    finally:
+        engine.dispose()
 
 
 def test_a_falling_supply_level_ships_its_replacement_once_before_it_runs_empty(devices):
@@ -370,8 +398,6 @@ def test_a_streamed_batch_rejects_an_event_over_a_limit_by_index(devices):
 
 def test_processors_vacuum_the_queue_they_take_events_off(devices, maintenance, monkeypatch):
     """Dead queue rows (each with its payload) would otherwise pile up for every round to read again."""
-    from sqlalchemy import create_engine, text
-
     from services.maintenance import processing
     if not maintenance.database_url.startswith("postgresql"):
         pytest.skip("VACUUM is PostgreSQL's; SQLite reuses deleted space itself")

@@ -1,4 +1,4 @@
-"""The meter outbox keeps every sent reading, and finding the unsent ones does not read them."""
+"""Readings the fleet service refused stay in the meter outbox, and finding the unsent ones does not read them."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ READ_TIME = datetime(2026, 3, 1, tzinfo=UTC)
 def test_unsent_readings_are_found_oldest_first_through_their_own_index(new_database_url):
     database = Database(new_database_url("meter-outbox"))
     database.migrate(migrations_dir("maintenance"))
-    sent = [("printer-1", "total_impressions", str(value), READ_TIME, "DEVICE", True, "READING_OUTCOME_RECORDED")
+    sent = [("printer-1", "total_impressions", str(value), READ_TIME, "DEVICE", True, "READING_OUTCOME_REJECTED: stale")
             for value in range(5_000)]
     waiting = [("printer-2", "total_impressions", str(value), READ_TIME, "DEVICE", False, "") for value in (7, 8)]
     with database.unit_of_work() as session:
@@ -29,7 +29,7 @@ def test_unsent_readings_are_found_oldest_first_through_their_own_index(new_data
         explain = "EXPLAIN QUERY PLAN" if dialect.name == "sqlite" else "EXPLAIN"
         plan = " ".join(str(row) for row in session.execute(text(
             f"{explain} {query.compile(dialect=dialect, compile_kwargs={'literal_binds': True})}")))
-    # A scan of the table would read the 10,000 sent readings to find the two (and ever more of
+    # A scan of the table would read the 10,000 refused readings to find the two (and ever more of
     # them as a deployment runs).
     assert "ix_meter_outbox_unsent" in plan
     database.dispose()
