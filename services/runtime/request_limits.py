@@ -15,7 +15,9 @@ Most requests break no limit: a compiled check per field (no paths, no generator
 the walk that names the violations runs only for a request it refused. A handler that has an item's
 serialization at hand (ingestion stores it) asks `item_check` first: it reads the item's strings and
 the few values whose limits are not sizes, and judges the rest by the serialization's length and zero
-bytes, without listing the item's fields.
+bytes, without listing the item's fields. The items of a repeated field are checked together, field by
+field: each field's values read from all items into a list and judged at once (the longest string, one
+search for NUL, the set of enum values, the extremes of timestamps), not item by item.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import chain, islice
+from operator import attrgetter
 
 import sqlalchemy
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
@@ -32,7 +35,7 @@ from sqlalchemy import Engine
 
 from services.runtime.errors import FieldViolation, InvalidArgument
 from services.runtime.pagination import page_size_violation
-from services.runtime.resources import timestamp_in_range
+from services.runtime.resources import timestamp_in_range, timestamps_in_range
 
 SHORT_TEXT_CHARS = 1_024  # names, ids, codes, references, etags, tokens
 FREE_TEXT_CHARS = 4_000  # notes and other prose a person types
@@ -207,13 +210,53 @@ class RequestLimits:
         items_ok = self._compiled_values(descriptor)
         return lambda items: len(items) <= MAX_REPEATED and items_ok(items)
 
-    def _compiled_values(self, descriptor: FieldDescriptor) -> Callable[[object], bool]:
-        """The check of many values of the field at once: a repeated field's items, a map's keys or values."""
+    def _compiled_values(self, descriptor: FieldDescriptor,
+                         enclosing: frozenset[str] = frozenset()) -> Callable[[object], bool]:
+        """The check of many values of the field at once: a repeated field's items, a map's keys or values,
+        a field's values in many messages (`_compiled_columns`; `enclosing` as there)."""
         if descriptor.type == FieldDescriptor.TYPE_STRING:
             limit = self.max_chars(descriptor)
             return lambda values: max(map(len, values), default=0) <= limit and "\x00" not in "".join(values)
+        if descriptor.type == FieldDescriptor.TYPE_MESSAGE:
+            columns_ok = self._compiled_columns(descriptor.message_type, enclosing)
+            if columns_ok:
+                # Listed once: iterating a repeated field makes an object per item each time.
+                return lambda values: columns_ok(list(values))
         value_ok = self._compiled_value(descriptor)
         return lambda values: all(map(value_ok, values))
+
+    def _compiled_columns(self, message_type: Descriptor,
+                          enclosing: frozenset[str]) -> Callable[[list[Message]], bool] | None:
+        """The check of many messages of this type at once, field by field: each field's values in all of
+        them read into a list and judged together (`_compiled_column`). An unset field reads as its
+        default, which breaks no limit. None when the messages are better checked one by one: their limits
+        are all sizes (judged by each one's serialization), or the type is a well-known one without a
+        check of many, or it holds itself (a default holds a default, without end; `enclosing` names the
+        types being compiled)."""
+        name = message_type.full_name
+        if name in _WELL_KNOWN_MANY:
+            return _WELL_KNOWN_MANY[name]
+        if name in _WELL_KNOWN or name in enclosing or self._size_limits(message_type, frozenset()) is not None:
+            return None
+        enclosing |= {name}
+        checks = [(attrgetter(f.name), check) for f in message_type.fields
+                  if (check := self._compiled_column(f, enclosing)) is not None]
+        return lambda messages: all(column_ok(list(map(read, messages))) for read, column_ok in checks)
+
+    def _compiled_column(self, descriptor: FieldDescriptor,
+                         enclosing: frozenset[str]) -> Callable[[list], bool] | None:
+        """The check of the field's values in many messages, as `_accepts` checks each; None when its
+        values have no limit."""
+        if not descriptor.is_repeated:
+            if self._field_size_limits(descriptor, enclosing) == (None, False):
+                return None
+            return self._compiled_values(descriptor, enclosing)
+        if _is_map(descriptor) or descriptor.full_name in self.items_checked_by_handler:
+            container_ok = self._value_checks[descriptor]
+            return lambda containers: all(map(container_ok, containers))
+        items_ok = self._compiled_values(descriptor, enclosing)
+        return lambda containers: max(map(len, containers), default=0) <= MAX_REPEATED and items_ok(
+            list(chain.from_iterable(containers)))
 
     def _compiled_value(self, descriptor: FieldDescriptor) -> Callable[[object], bool]:
         kind = descriptor.type
@@ -402,6 +445,8 @@ _WELL_KNOWN = {
                                   "must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999999Z"),
     "google.protobuf.Duration": (_duration_in_range, "must be within ±10,000 years, with seconds and nanos of one sign"),
 }
+# Full message name -> the check of many values of it at once (a list), where one is cheaper than a call per value.
+_WELL_KNOWN_MANY = {"google.protobuf.Timestamp": timestamps_in_range}
 
 
 DEFAULT_LIMITS = RequestLimits(string_chars=_STRING_OVERRIDES)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 
 from google.protobuf import field_mask_pb2, timestamp_pb2
 
@@ -94,10 +95,21 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # google.protobuf.Timestamp's range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
 _TIMESTAMP_SECONDS = range(-62_135_596_800, 253_402_300_800)
 _NANOS_PER_SECOND = 1_000_000_000
+_SECONDS, _NANOS = attrgetter("seconds"), attrgetter("nanos")
 
 
 def timestamp_in_range(stamp: timestamp_pb2.Timestamp) -> bool:
     return stamp.seconds in _TIMESTAMP_SECONDS and 0 <= stamp.nanos < _NANOS_PER_SECOND
+
+
+def timestamps_in_range(stamps: Sequence[timestamp_pb2.Timestamp]) -> bool:
+    """`timestamp_in_range` of every stamp: the ranges are intervals, so the smallest and largest
+    seconds and nanos tell (a batch of 5,000 readings is judged without a Python call per stamp)."""
+    if not stamps:
+        return True
+    seconds, nanos = [*map(_SECONDS, stamps)], [*map(_NANOS, stamps)]
+    return (min(seconds) in _TIMESTAMP_SECONDS and max(seconds) in _TIMESTAMP_SECONDS
+            and 0 <= min(nanos) and max(nanos) < _NANOS_PER_SECOND)
 
 
 def from_timestamp(stamp: timestamp_pb2.Timestamp) -> datetime:

@@ -337,3 +337,24 @@ def test_an_item_at_its_limits_is_accepted_by_its_values(event):
 def test_the_item_check_names_only_fields_and_oneofs_of_its_type():
     with pytest.raises(ValueError, match="no field or oneof"):
         _LIMITS.item_check(dpb.DiagnosticEvent.DESCRIPTOR, ("source", "payload_kind"))
+
+
+# (message type, repeated field of messages): the edge checks their items field by field across all of them
+# (unless their handler checks them).
+_REPEATED_MESSAGE_FIELDS = [(descriptor, f) for descriptor in _MESSAGE_TYPES for f in descriptor.fields
+                            if f.is_repeated and f.message_type is not None and not f.message_type.GetOptions().map_entry
+                            and f.full_name not in _LIMITS.items_checked_by_handler]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_the_check_of_many_items_agrees_with_the_walk_of_each(data):
+    """A batch of items, clean or broken anywhere, is accepted exactly when no item breaks a limit."""
+    descriptor, repeated = data.draw(st.sampled_from(_REPEATED_MESSAGE_FIELDS))
+    items = data.draw(st.lists(requests(repeated.message_type, ["assets/a1"], field_names([repeated.message_type]),
+                                        "Fuzz"), max_size=8))
+    holder = message_factory.GetMessageClass(descriptor)()
+    getattr(holder, repeated.name).extend(items)
+    clean = all(list(_LIMITS._violations(item, "")) == [] for item in items)
+    assert _LIMITS._accepts(holder) == clean
+    assert (list(_LIMITS._violations(holder, "")) == []) == clean
