@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from operator import methodcaller
 
 from fleetops.maintenance.v1 import diagnostics_pb2 as dpb
 
@@ -26,8 +27,8 @@ class Decoded:
     note: str = ""  # e.g. Redfish records rejected inside an accepted payload
 
 
-def payload_kind(event: dpb.DiagnosticEvent) -> str | None:
-    return event.WhichOneof("payload")
+# An event's payload kind (None: it has none). Read once or twice per event: no Python call.
+payload_kind = methodcaller("WhichOneof", "payload")
 
 
 def event_format(kind: str) -> str:
@@ -37,7 +38,10 @@ def event_format(kind: str) -> str:
 
 def state_kind(kind: str) -> str | None:
     """Which device state a payload kind reads and updates."""
-    return {"printer_alert_walk": PRINTER_ALERTS, "j1939_message": J1939_DM1, "j1939_frames": J1939_DM1}.get(kind)
+    return _STATE_KINDS.get(kind)
+
+
+_STATE_KINDS = {"printer_alert_walk": PRINTER_ALERTS, "j1939_message": J1939_DM1, "j1939_frames": J1939_DM1}
 
 
 def decode(event: dpb.DiagnosticEvent, asset: str, states: dict[str, dict], registries: RegistrySet) -> Decoded:

@@ -22,7 +22,7 @@ import time
 from collections import Counter as Tally
 from collections import defaultdict
 from hashlib import blake2b
-from operator import attrgetter, getitem, methodcaller
+from operator import attrgetter, getitem
 
 from fleetops.fleet.v1 import fleet_service_pb2_grpc as fleet_grpc
 from fleetops.fleet.v1 import meters_pb2 as fleet_meters
@@ -32,7 +32,7 @@ from sqlalchemy import select, text, tuple_
 from sqlalchemy.orm import Session
 
 from services.maintenance.asset_directory import AssetDirectory, Lookup
-from services.maintenance.decoding import event_format
+from services.maintenance.decoding import event_format, payload_kind
 from services.maintenance.domain.diagnostics import load_catalogues, load_registry_bundle
 from services.maintenance.orders import OrderDesk
 from services.maintenance.processing import EventProcessor
@@ -68,7 +68,6 @@ O = dpb.IngestOutcome
 # Read once: an enum attribute lookup is not free, and ingestion makes one per event.
 _UNSPECIFIED, _ACCEPTED, _DUPLICATE, _CONFLICT, _REJECTED = (
     O.Value(f"INGEST_OUTCOME_{name}") for name in ("UNSPECIFIED", "ACCEPTED", "DUPLICATE", "CONFLICT", "REJECTED"))
-_payload_kind = methodcaller("WhichOneof", "payload")  # decoding.payload_kind, without a Python call per event
 # What screening reads of each event (one call), and the payload kind: given to the limits' item check.
 _read_screened = attrgetter("source", "source_event_id", "asset", "observe_time")
 _SCREENED = ("source", "source_event_id", "asset", "observe_time", "payload")
@@ -199,7 +198,7 @@ def _screen(request: dpb.IngestDiagnosticsRequest, results: _Results,
     event's serialization, which is stored anyway) has no problem; only the others are judged by
     `_problem`, which says what is wrong, if anything."""
     events = request.events
-    kinds = [*map(_payload_kind, events)]
+    kinds = [*map(payload_kind, events)]
     candidates: list[NewEvent] = []
     first_of: dict[tuple[str, str], NewEvent] = {}
     asset_ids: dict[str, str] = {}  # asset name -> its id, "" when malformed: a batch names each asset many times

@@ -20,7 +20,6 @@ import threading
 from collections import Counter as Tally
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from operator import attrgetter
@@ -99,19 +98,29 @@ WAKE_CHANNEL = "fleetops_maintenance_events"
 # not before a fifth of the table is dead) their dead copies pile up, and every round's search for
 # pending assets reads them all again.
 VACUUM_QUEUE_AFTER_EVENTS = 100_000
-@dataclass(slots=True)
+
+
 class _Event:
-    message: dpb.DiagnosticEvent
-    asset_id: str
-    kind: str
-    at: datetime  # its observe_time
-    receive_time: datetime
-    awaited: bool
-    status: EventStatus = EventStatus.PROCESSED
-    reason: str = ""
-    alarms: list = field(default_factory=list)  # the _Entry objects it touched
-    work_orders: set[str] = field(default_factory=set)
-    newly_routed: bool = False  # one of its alarms was put on a work order by this round
+    """An event as a round works on it. A round holds thousands of them, made one per event: a plain
+    class with slots, and what it touched recorded only when a caller awaits its outcome."""
+
+    __slots__ = ("alarms", "asset_id", "at", "awaited", "kind", "message", "newly_routed", "reason",
+                 "receive_time", "status", "work_orders")
+
+    def __init__(self, message: dpb.DiagnosticEvent, asset_id: str, kind: str, at: datetime,
+                 receive_time: datetime, awaited: bool):
+        self.message = message
+        self.asset_id = asset_id
+        self.kind = kind
+        self.at = at  # its observe_time
+        self.receive_time = receive_time
+        self.awaited = awaited
+        self.status = EventStatus.PROCESSED
+        self.reason = ""
+        # The _Entry objects and the work orders it touched, for its outcome (None: nobody awaits it).
+        self.alarms: list[_Entry] | None = [] if awaited else None
+        self.work_orders: set[str] | None = set() if awaited else None
+        self.newly_routed = False  # one of its alarms was put on a work order by this round
 
     def reject(self, status: EventStatus, reason: str) -> None:
         self.status, self.reason = status, reason
@@ -154,8 +163,10 @@ class _AlarmBook:
         entry = self.latest.get(key)
         return entry.alarm if entry else None
 
-    def active_of(self, asset_id: str) -> list[tuple[str, str]]:
-        return [k for k in self._keys_of[asset_id] if self.latest[k].alarm.is_active]
+    def active_of(self, asset_id: str) -> list[tuple[tuple[str, str], Alarm]]:
+        """The asset's active alarms with their keys, in the order their keys came to the book."""
+        latest = self.latest
+        return [(key, alarm) for key in self._keys_of[asset_id] if (alarm := latest[key].alarm).is_active]
 
     def put(self, key: tuple[str, str], alarm: Alarm) -> _Entry:
         entry = self.latest.get(key)
@@ -305,7 +316,10 @@ class EventProcessor:
             dequeue(session, entry_ids)
             self._settle(session, events, now)
         committed = utc_now()
-        for (device_format, status), count in Tally((event_format(e.kind), e.status.value) for e in events).items():
+        by_format: Tally[tuple[str, str]] = Tally()
+        for (kind, status), count in Tally(map(_kind_and_status, events)).items():
+            by_format[(event_format(kind), status.value)] += count
+        for (device_format, status), count in by_format.items():
             self._processed.labels(device_format, status).inc(count)
         for event in events:
             if event.newly_routed:
@@ -406,15 +420,17 @@ class EventProcessor:
                 if fault is not None and fault.severity is Severity.INFO and fault.action is Action.NONE:
                     fault = None  # informational (e.g. Redfish "...Corrected", severity OK): nothing to alarm
                 if signal is not None:
-                    for key in book.active_of(event.asset_id):
-                        alarm = book.alarm(key)
+                    for key, alarm in book.active_of(event.asset_id):
                         after = clear(alarm, signal, at)
                         if after is not alarm:  # clear answers the alarm itself when the signal ends none of it
-                            event.alarms.append(book.put(key, after))
+                            entry = book.put(key, after)
+                            if event.alarms is not None:
+                                event.alarms.append(entry)
                 if fault is not None:
                     key = (event.asset_id, fault.fault_key)
                     entry = book.put(key, observe(book.alarm(key), fault, at))
-                    event.alarms.append(entry)
+                    if event.alarms is not None:
+                        event.alarms.append(entry)
                     routed.append((event, entry))
                 if isinstance(item, PageCounter):
                     register = "total_impressions" if item.marker_index == 1 else f"marker{item.marker_index}_impressions"
@@ -440,11 +456,13 @@ class EventProcessor:
                 if order:
                     entry.work_order_id = order
                     event.newly_routed = True
-            if entry.work_order_id:
+            if entry.work_order_id and event.work_orders is not None:
                 event.work_orders.add(entry.work_order_id)
         book.save(session)
         for (asset_id, register), (value, at, event) in sorted(counters.items(), key=lambda c: c[0]):
-            event.work_orders.update(desk.meter_reading(assets[asset_id], register, None, Decimal(value), at))
+            orders = desk.meter_reading(assets[asset_id], register, None, Decimal(value), at)
+            if event.work_orders is not None:
+                event.work_orders.update(orders)
         self._record_supplies(session, desk, supplies, assets, now)
         bulk_insert(session, MeterOutboxRow.__table__, ["asset_id", "register", "value", "read_time", "source"], outbox)
         bulk_upsert(session, DeviceStateRow.__table__, ["asset_id", "kind", "state"],
@@ -490,6 +508,7 @@ class EventProcessor:
 
 
 _observed = attrgetter("at")
+_kind_and_status = attrgetter("kind", "status")
 
 
 def _outcome(event: _Event) -> dict | None:
