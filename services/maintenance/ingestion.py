@@ -21,12 +21,14 @@ import threading
 import time
 from collections import Counter as Tally
 from collections import defaultdict
+from datetime import UTC, datetime
 from hashlib import blake2b
 from operator import attrgetter, getitem
 
 from fleetops.fleet.v1 import fleet_service_pb2_grpc as fleet_grpc
 from fleetops.fleet.v1 import meters_pb2 as fleet_meters
 from fleetops.maintenance.v1 import diagnostics_pb2 as dpb
+from google.protobuf.timestamp_pb2 import Timestamp
 from prometheus_client import Counter, Histogram
 from sqlalchemy import select, text, tuple_
 from sqlalchemy.orm import Session
@@ -73,6 +75,9 @@ _read_screened = attrgetter("source", "source_event_id", "asset", "observe_time"
 _SCREENED = ("source", "source_event_id", "asset", "observe_time", "payload")
 _ASSET_PREFIX_LENGTH = len("assets/")
 _OUTCOME_LABELS = {value: name.removeprefix("INGEST_OUTCOME_").lower() for name, value in O.items()}
+# The outbox's `source` column (e.g. DEVICE) to the fleet service's enum.
+_READING_SOURCES = {name.removeprefix("READING_SOURCE_"): value for name, value in fleet_meters.ReadingSource.items()}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Ingestion:
@@ -369,31 +374,37 @@ class MeterForwarder:
             pending = session.execute(unsent_readings(limit)).all()
             if not pending:
                 return 0
-            readings = []
+            # Paid per reading, thousands a batch: the readings are added to the request in place (a
+            # request made from a list copies each), and their times set from the distance to the epoch
+            # (Timestamp.FromDatetime computes the same in Python, at three times the cost).
+            request = fleet_meters.RecordMeterReadingsRequest()
+            add_reading = request.readings.add
             for row in pending:
-                reading = fleet_meters.MeterReading(asset=f"assets/{row.asset_id}", register=row.register,
-                                                    value=row.value, source=getattr(fleet_meters, f"READING_SOURCE_{row.source}"))
-                reading.read_time.FromDatetime(row.read_time)
-                readings.append(reading)
-            response = self._fleet.call(self._fleet.stub.RecordMeterReadings,
-                                        fleet_meters.RecordMeterReadingsRequest(readings=readings), default_timeout=60)
+                since_epoch = row.read_time - _EPOCH  # read_time is aware UTC (UtcDateTime)
+                add_reading(asset=f"assets/{row.asset_id}", register=row.register, value=row.value,
+                            source=_READING_SOURCES[row.source],
+                            read_time=Timestamp(seconds=since_epoch.days * 86_400 + since_epoch.seconds,
+                                                nanos=since_epoch.microseconds * 1000))
+            response = self._fleet.call(self._fleet.stub.RecordMeterReadings, request, default_timeout=60)
             # A reading the fleet service holds (recorded now or before) leaves the outbox; one it
             # refused stays, marked sent, with the reason. One statement per distinct outcome (nearly
             # always one): the ids as a list, in Core (the ORM would also compare each row with every
-            # row the session holds).
-            ids_by_outcome: dict[str, list[int]] = defaultdict(list)
-            held: list[int] = []
+            # row the session holds). Outcomes are named once per distinct outcome, not per reading.
+            ids_by_outcome: dict[tuple[int, str], list[int]] = defaultdict(list)
             for row, result in zip(pending, response.results, strict=True):
-                if result.outcome in _HELD_BY_FLEET:
-                    held.append(row.id)
+                ids_by_outcome[(result.outcome, result.reason)].append(row.id)
+            outcomes: Tally[str] = Tally()
+            held: list[int] = []
+            for (outcome, reason), ids in ids_by_outcome.items():
+                name = fleet_meters.ReadingOutcome.Name(outcome)
+                outcomes[name] += len(ids)
+                if outcome in _HELD_BY_FLEET:
+                    held += ids
                 else:
-                    outcome = fleet_meters.ReadingOutcome.Name(result.outcome) + (f": {result.reason}" if result.reason else "")
-                    ids_by_outcome[outcome].append(row.id)
-            outcomes = Tally(fleet_meters.ReadingOutcome.Name(result.outcome) for result in response.results)
+                    session.execute(table.update().where(one_of(session, table.c.id, ids))
+                                    .values(sent=True, result=name + (f": {reason}" if reason else "")))
             if held:
                 session.execute(table.delete().where(one_of(session, table.c.id, held)))
-            for outcome, ids in ids_by_outcome.items():
-                session.execute(table.update().where(one_of(session, table.c.id, ids)).values(sent=True, result=outcome))
         for name, count in outcomes.items():
             self._forwarded.labels(_forwarding_outcome(name)).inc(count)
         return len(pending)
