@@ -44,9 +44,12 @@ def state_kind(kind: str) -> str | None:
 _STATE_KINDS = {"printer_alert_walk": PRINTER_ALERTS, "j1939_message": J1939_DM1, "j1939_frames": J1939_DM1}
 
 
-def decode(event: dpb.DiagnosticEvent, asset: str, states: dict[str, dict], registries: RegistrySet) -> Decoded:
-    """Decodes one event; `states` (by state kind) is read and updated in place."""
-    kind = payload_kind(event)
+def decode(event: dpb.DiagnosticEvent, asset: str, states: dict[str, dict], registries: RegistrySet, *,
+           kind: str | None = None) -> Decoded:
+    """Decodes one event; `states` (by state kind) is read and updated in place. `kind` is its
+    payload kind when the caller has read it already (WhichOneof is not cheap)."""
+    if kind is None:
+        kind = payload_kind(event)
     if kind == "printer_alert":
         return Decoded([decode_alert_row(asset, event.printer_alert.columns)])
     if kind == "printer_alert_walk":

@@ -404,7 +404,7 @@ class EventProcessor:
             asset_states = states[event.asset_id]
             before = dict(asset_states)
             try:
-                decoded: Decoded = decode(event.message, ref.name, asset_states, self._registries)
+                decoded: Decoded = decode(event.message, ref.name, asset_states, self._registries, kind=event.kind)
             except MalformedDiagnostic as error:
                 states[event.asset_id] = before
                 event.reject(EventStatus.REJECTED, error.reason)
