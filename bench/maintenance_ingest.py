@@ -65,6 +65,8 @@ from bench_support import (
 from services.maintenance.ingestion import BACKGROUND_PROCESSING_VARIABLE
 
 BATCH = 10_000
+# How often the sustained phase counts the events pending while it offers.
+BACKLOG_SAMPLE_SECONDS = 10
 START = datetime(2026, 3, 1, tzinfo=UTC)
 DM1_WITH_DTC = bytes.fromhex("40FF5B000301FFFF")
 DM1_CLEAR = bytes.fromhex("00FF00000000FFFF")
@@ -229,11 +231,24 @@ def acknowledge(stub, batches: list[list[dpb.DiagnosticEvent]], callers: int) ->
 def offer(stub, engine: sqlalchemy.Engine, events: list[dpb.DiagnosticEvent], rate: int,
           callers: int) -> tuple[dict, dict, list[float], int]:
     """Sends the events in batches at `rate` events/s (a batch is not sent before its time; late
-    batches go at once) with `callers` concurrent callers; the window's timings, outcome totals,
-    per-batch latency, and the events still pending when the last batch was acknowledged."""
+    batches go at once) with `callers` concurrent callers; the window's timings (with the events
+    pending every BACKLOG_SAMPLE_SECONDS: processing keeps up when they stop growing), outcome
+    totals, per-batch latency, and the events still pending when the last batch was acknowledged."""
     totals = {"accepted": 0, "duplicate": 0, "conflict": 0, "rejected": 0}
     latencies: list[float] = []
     lock = threading.Lock()
+    backlog: list[int] = []
+    offering = threading.Event()
+    offering.set()
+
+    def sample_backlog() -> None:
+        while offering.is_set():
+            time.sleep(BACKLOG_SAMPLE_SECONDS)
+            if offering.is_set():
+                backlog.append(pending(engine))
+
+    sampler = threading.Thread(target=sample_backlog, daemon=True)
+    sampler.start()
     started = time.perf_counter()
 
     def send(number: int) -> None:
@@ -249,8 +264,11 @@ def offer(stub, engine: sqlalchemy.Engine, events: list[dpb.DiagnosticEvent], ra
     with ThreadPoolExecutor(callers) as pool:
         list(pool.map(send, range((len(events) + BATCH - 1) // BATCH)))
     acknowledged_in = time.perf_counter() - started
+    offering.clear()
     left = pending(engine)
-    return {"seconds": time.perf_counter() - started, "acknowledged_in": acknowledged_in}, totals, latencies, left
+    sampler.join()
+    return ({"seconds": time.perf_counter() - started, "acknowledged_in": acknowledged_in, "backlog": backlog},
+            totals, latencies, left)
 
 
 @contextlib.contextmanager
@@ -429,6 +447,7 @@ def main() -> None:
                   "callers": args.callers, "events": len(sustain), "offered_per_second": args.sustain_rate,
                   "seconds": round(window, 2), "acknowledged_per_second": round(len(sustain) / offered["acknowledged_in"]),
                   "processed_per_second": round((counted["accepted"] - left) / window), "pending_at_end": left,
+                  f"pending_every_{BACKLOG_SAMPLE_SECONDS}_s": offered["backlog"],
                   "drained_after_s": round(drained, 1), "batch_p50_s": round(percentile(latencies, 0.5), 3),
                   "batch_p99_s": round(percentile(latencies, 0.99), 3), **counted,
                   # From the first batch offered until the last event was processed: every event both
