@@ -27,7 +27,7 @@ class Decoded:
     note: str = ""  # e.g. Redfish records rejected inside an accepted payload
 
 
-# An event's payload kind (None: it has none). Read once or twice per event: no Python call.
+# An event's payload kind (None: it has none). Read for every event: no Python function call.
 payload_kind = methodcaller("WhichOneof", "payload")
 
 
